@@ -1,0 +1,158 @@
+"""The main loop of a worker process: receive chunks, run them, send outcomes back.
+
+    parent ──FN/CHUNK/STOP frames──> receiver thread ──inbox──> main thread: run_tasks
+    parent <────────RESULT frames (every FLUSH_SECONDS and at chunk end)────────┘
+
+The receiver thread keeps the task pipe drained, so the parent never blocks on a busy
+worker, and ends the process when the parent dies (pipe closed, or parent pid gone).
+Before each task the worker writes (chunk id, position, start time) into shared memory, so
+the parent knows which task was running if this process dies.
+
+Runs in the child: imports the standard library, ``transport`` and sibling helpers only.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotPicklable
+from ..transport import Unsent, dumps, loads, pack_exception
+from . import _frames
+from ._run import run_tasks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, MutableSequence
+    from multiprocessing.connection import Connection
+
+__all__ = ["main"]
+
+#: Slots of the per-worker shared state array.
+STATE_CHUNK, STATE_POSITION, STATE_STARTED = 0, 1, 2
+STATE_SIZE = 3
+
+
+def _parent_alive(parent_pid: int) -> bool:
+    try:
+        os.kill(parent_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else: a recycled pid, so gone
+        return False
+    return True
+
+
+def _call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if args and type(args[0]) is Unsent:
+            raise args[0].error
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def _pack_result(
+    offset: int,
+    values: list[Any],
+    errors: dict[int, BaseException] | None,
+    seconds: float,
+    first_index: int,
+) -> bytes:
+    packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
+    try:
+        return dumps((offset, values, packed, seconds))
+    except Exception:
+        pass
+    # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
+    for pos, value in enumerate(values):
+        if pos in packed:
+            continue
+        try:
+            dumps(value)
+        except Exception as exc:
+            where = "result" if first_index < 0 else f"result of task #{first_index + offset + pos}"
+            error = NotPicklable(
+                where,
+                f"{type(value).__module__}.{type(value).__qualname__}",
+                f"{type(exc).__name__}: {exc}",
+            )
+            packed[pos] = pack_exception(error)
+            values[pos] = None
+    return dumps((offset, values, packed, seconds))
+
+
+def main(
+    task_conn: Connection,
+    result_conn: Connection,
+    state: MutableSequence[float],
+    parent_pid: int,
+    initializer: bytes | None,
+) -> None:
+    """Entry point of a worker process (the ``target`` of its ``Process``)."""
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    task_fd, result_fd = task_conn.fileno(), result_conn.fileno()
+    inbox: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            frame = _frames.read_frame(task_fd, lambda: _parent_alive(parent_pid))
+            if frame is None:  # the parent died or terminated us: stop at once
+                os._exit(1)
+            inbox.put(frame)
+            if frame[0] == _frames.STOP:
+                return
+
+    threading.Thread(target=receive, name="poolwise-receiver", daemon=True).start()
+
+    if initializer is not None:
+        try:
+            init, initargs = loads(initializer)
+            init(*initargs)
+        except BaseException as exc:
+            _frames.write_frame(result_fd, _frames.INIT_FAILED, 0, dumps(pack_exception(exc)))
+            return
+
+    functions: dict[int, Callable[..., Any]] = {}
+    while True:
+        kind, key, body = inbox.get()
+        if kind == _frames.CHUNK:
+            _run_chunk(key, body, functions, state, result_fd)
+        elif kind == _frames.FN:
+            functions[key] = loads(body)
+        elif kind == _frames.FORGET:
+            functions.pop(key, None)
+        elif kind == _frames.STOP:
+            return
+
+
+def _run_chunk(
+    chunk_id: int,
+    body: bytes,
+    functions: dict[int, Callable[..., Any]],
+    state: MutableSequence[float],
+    result_fd: int,
+) -> None:
+    token, start, first_index, has_unsent = _frames.CHUNK_PREFIX.unpack_from(body)
+    tasks = loads(memoryview(body)[_frames.CHUNK_PREFIX.size :])
+    fn = functions[token]
+    if has_unsent:
+        fn = _call_unless_unsent(fn)
+
+    def on_task_start(position: int) -> None:
+        state[STATE_CHUNK] = chunk_id
+        state[STATE_POSITION] = position
+        state[STATE_STARTED] = time.monotonic()
+
+    def flush(
+        offset: int, values: list[Any], errors: dict[int, BaseException] | None, seconds: float
+    ) -> None:
+        body = _pack_result(offset, values, errors, seconds, first_index)
+        _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
+
+    run_tasks(fn, tasks, flush, start=start, on_task_start=on_task_start)
+    state[STATE_CHUNK] = -1

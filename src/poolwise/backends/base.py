@@ -1,0 +1,160 @@
+"""The contract between the pool (policy) and a backend (mechanism).
+
+The pool cuts inputs into chunks and hands each to ``Backend.submit``. The backend runs the
+chunk's tasks somewhere and reports every task's outcome back through the chunk, exactly once:
+
+    pool ──Chunk(fn, tasks)──> backend.submit ──> worker runs tasks
+      ^                                                │
+      └──── chunk.deliver(offset, values, errors) <────┘   (one or more partial deliveries)
+
+A backend never re-orders, re-chunks or retries; it only decides where a task runs and how
+it is stopped. The pool never touches a thread or a process.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .._types import Task
+
+__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions"]
+
+
+class ChunkSink(Protocol):
+    """Where a chunk's outcomes go: a map run or a single Future."""
+
+    def begin(self, chunk: Chunk) -> bool:
+        """Called when a worker takes the chunk; False means it was cancelled: skip it."""
+        ...
+
+    def cancel(self, chunk: Chunk) -> None:
+        """The chunk will never run: the pool shut down with ``cancel_pending``."""
+        ...
+
+    def deliver(
+        self,
+        chunk: Chunk,
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+    ) -> None:
+        """Outcomes of ``chunk.tasks[offset:offset + len(values)]``.
+
+        ``errors`` maps positions (relative to ``offset``) to the exception that task
+        raised; the value at such a position is meaningless. ``seconds`` is the compute time
+        those tasks took in the worker.
+        """
+        ...
+
+
+class Chunk:
+    """Tasks that travel to one worker together, with the sink their outcomes go to."""
+
+    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[Task],
+        first_index: int | None,
+        sink: ChunkSink,
+    ) -> None:
+        self.fn = fn
+        self.tasks = tasks
+        #: Input index of ``tasks[0]``; None for a lone ``submit``.
+        self.first_index = first_index
+        self.sink = sink
+        #: How many leading tasks have had their outcome delivered.
+        self.delivered = 0
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def index_of(self, offset: int) -> int | None:
+        """The input index of ``tasks[offset]``, for error messages."""
+        return None if self.first_index is None else self.first_index + offset
+
+    def begin(self) -> bool:
+        return self.sink.begin(self)
+
+    def cancel(self) -> None:
+        self.sink.cancel(self)
+
+    def deliver(
+        self,
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+    ) -> None:
+        self.delivered = offset + len(values)
+        self.sink.deliver(self, offset, values, errors, seconds)
+
+    def fail_rest(self, exc_for: Callable[[int], BaseException]) -> None:
+        """Deliver an exception to every task not yet delivered; ``exc_for(offset)`` builds it."""
+        start = self.delivered
+        count = len(self.tasks) - start
+        if count > 0:
+            errors = {i: exc_for(start + i) for i in range(count)}
+            self.deliver(start, [None] * count, errors, 0.0)
+
+
+class WorkerOptions:
+    """What every worker of a pool is started with."""
+
+    __slots__ = ("initargs", "initializer", "max_tasks_per_worker", "start_method")
+
+    def __init__(
+        self,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_tasks_per_worker: int | None = None,
+        start_method: str | None = None,
+    ) -> None:
+        self.initializer = initializer
+        self.initargs = initargs
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.start_method = start_method
+
+
+class Backend(abc.ABC):
+    """Runs chunks on one kind of worker. One instance per pool."""
+
+    #: The mode name users pass, e.g. ``"threads"``.
+    mode: ClassVar[str]
+    #: Rough cost of sending one chunk and getting its outcome back, in seconds; the pool
+    #: sizes chunks so that this stays a small share of the work.
+    chunk_overhead: ClassVar[float]
+
+    def __init__(self, workers: int, options: WorkerOptions) -> None:
+        self.workers = workers
+        self.options = options
+
+    @classmethod
+    def workers_for(cls, requested: int | None, cpus: int) -> int:
+        """How many workers to run: what the caller asked for, else one per usable CPU."""
+        return requested or cpus
+
+    @abc.abstractmethod
+    def submit(self, chunk: Chunk) -> None:
+        """Queue a chunk. Raises ``NotPicklable`` if its function cannot travel."""
+
+    def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:  # noqa: B027
+        """Raise ``NotPicklable`` now if ``fn`` or the first task cannot reach a worker."""
+
+    @abc.abstractmethod
+    def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
+        """Take no more chunks; finish (or cancel) what is queued; stop the workers."""
+
+    @abc.abstractmethod
+    def terminate(self) -> None:
+        """Stop now: cancel what is queued and stop the running tasks where possible."""
+
+    def stats(self) -> dict[str, int]:
+        """Backend counters for the report (workers started, replaced...)."""
+        return {}

@@ -1,0 +1,636 @@
+"""Processes: worker processes of our own, each addressable, served by one selector thread.
+
+Data flow::
+
+    caller thread                       dispatcher thread ("poolwise-processes")
+    ─────────────                       ────────────────────────────────────────
+    submit(chunk)                       selector over: wake pipe, each worker's result pipe,
+      pickle fn (cached by token)         each worker's sentinel, task pipes with data queued
+      pickle tasks (Unsent markers      take pending jobs -> a worker with a free slot
+        for the ones that fail)           (spawn one if under `workers`), write frames
+      pending.append(job); wake ──────>   RESULT frames -> chunk.deliver(...)
+                                          sentinel or EOF -> the worker exited: crash
+                                            outcome for the running task, requeue the rest
+
+    worker process (_worker.py): receiver thread -> inbox -> run_tasks -> RESULT frames
+
+Every pipe end in the parent is non-blocking, so one slow or stuck worker never stalls the
+others. A worker holds at most ``PREFETCH`` chunks: one running, one waiting, so it does
+not sit idle between chunks. Before each task a worker writes (chunk id, position, start
+time) into a small shared array, so when it dies the pool knows which task it was running:
+that task gets ``WorkerCrashed``, the tasks after it go back to the queue.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import itertools
+import multiprocessing
+import os
+import selectors
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import InitializerFailed, NotPicklable, PoolClosed, PoolwiseError, WorkerCrashed
+from ..system import default_start_method
+from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
+from . import _frames, _worker
+from .base import Backend, Chunk, WorkerOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from .._types import Task
+
+__all__ = ["ProcessBackend"]
+
+#: Chunks a worker may hold at once: one running and one waiting in its pipe.
+PREFETCH = 2
+#: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
+FN_CACHE_SIZE = 64
+#: Bytes read from a result pipe per wake-up (1 MiB: a guess, large enough for most chunks).
+READ_SIZE = 1 << 20
+#: Seconds to wait for a worker to exit after STOP before killing it.
+STOP_GRACE = 5.0
+
+_LIVE: weakref.WeakSet[ProcessBackend] = weakref.WeakSet()
+
+
+class _Job:
+    """A chunk, pickled, waiting for (or held by) a worker."""
+
+    __slots__ = ("begun", "chunk", "chunk_id", "data", "fn_bytes", "has_unsent", "start", "token")
+
+    def __init__(
+        self,
+        chunk: Chunk,
+        chunk_id: int,
+        token: int,
+        fn_bytes: bytes,
+        data: bytes,
+        has_unsent: bool,
+    ) -> None:
+        self.chunk = chunk
+        self.chunk_id = chunk_id
+        self.token = token
+        self.fn_bytes = fn_bytes
+        self.data = data
+        self.has_unsent = has_unsent
+        #: First task to run: above 0 when the job was requeued after a crash.
+        self.start = 0
+        #: Whether ``chunk.begin()`` was called (it must be, exactly once).
+        self.begun = False
+
+
+class _Worker:
+    """The parent's view of one worker process."""
+
+    __slots__ = (
+        "assigned",
+        "exitcode",
+        "gone",
+        "outbox",
+        "parser",
+        "pid",
+        "process",
+        "result_conn",
+        "retiring",
+        "running",
+        "state",
+        "stop_sent",
+        "task_conn",
+        "tokens",
+        "watching_writes",
+    )
+
+    def __init__(
+        self,
+        process: BaseProcess,
+        task_conn: Connection,
+        result_conn: Connection,
+        state: Any,
+    ) -> None:
+        self.process = process
+        self.pid = process.pid or -1
+        self.task_conn = task_conn
+        self.result_conn = result_conn
+        self.state = state
+        self.outbox: collections.deque[bytes | memoryview] = collections.deque()
+        self.parser = _frames.FrameParser()
+        self.running: collections.deque[_Job] = collections.deque()
+        self.tokens: set[int] = set()
+        self.assigned = 0
+        self.retiring = False
+        self.stop_sent = False
+        self.gone = False
+        self.watching_writes = False
+        self.exitcode: int | None = None
+
+
+class ProcessBackend(Backend):
+    """Runs chunks in worker processes that it starts, feeds, watches and replaces."""
+
+    mode: ClassVar[str] = "processes"
+    #: Measured on 2 cores: a chunk's round trip (pickle, two pipe writes, unpickle) is
+    #: about 100-300 us.
+    chunk_overhead: ClassVar[float] = 3e-4
+
+    def __init__(self, workers: int, options: WorkerOptions) -> None:
+        super().__init__(workers, options)
+        method = options.start_method or default_start_method()
+        self._context: Any = multiprocessing.get_context(method)
+        self.start_method = method
+        self._initializer: bytes | None = None
+        if options.initializer is not None:
+            self._initializer = dumps_or_raise(
+                (options.initializer, options.initargs), "initializer and initargs"
+            )
+        self._lock = threading.Lock()
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._closed = False
+        self._terminating = False
+        self._broken: BaseException | None = None
+        self._functions: collections.OrderedDict[int, tuple[object, int, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._forgotten: list[int] = []
+        self._tokens = itertools.count(1)
+        self._chunk_ids = itertools.count(1)
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
+        self._workers: dict[int, _Worker] = {}
+        #: Workers that take new work (started, not retiring): compared with ``workers``.
+        self._active = 0
+        self._free: collections.deque[_Worker] = collections.deque()
+        self._thread: threading.Thread | None = None
+        self._counters = {"workers_started": 0, "workers_crashed": 0, "workers_retired": 0}
+        _LIVE.add(self)
+
+    # -- caller side -------------------------------------------------------------------
+
+    def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
+        self._function_token(fn)
+        if first is not None:
+            args, kwargs = first
+            dumps_or_raise(args, "input #0 args")
+            if kwargs:
+                dumps_or_raise(kwargs, "input #0 kwargs")
+
+    def _function_token(self, fn: Callable[..., Any]) -> tuple[int, bytes]:
+        """The token and pickled bytes of ``fn``, pickling it only the first time."""
+        with self._lock:
+            cached = self._functions.get(id(fn))
+            if cached is not None and cached[0] is fn:
+                self._functions.move_to_end(id(fn))
+                return cached[1], cached[2]
+        data = dumps_or_raise(fn, "fn")
+        with self._lock:
+            token = next(self._tokens)
+            self._functions[id(fn)] = (fn, token, data)
+            while len(self._functions) > FN_CACHE_SIZE:
+                _, (_, old_token, _) = self._functions.popitem(last=False)
+                self._forgotten.append(old_token)
+        return token, data
+
+    def _pickle_tasks(self, chunk: Chunk) -> tuple[bytes, bool]:
+        tasks = chunk.tasks
+        try:
+            return dumps(tasks if isinstance(tasks, list) else list(tasks)), False
+        except Exception:
+            pass
+        # Find the tasks that fail and send a marker in their place; the rest still run.
+        sendable: list[Task | tuple[tuple[Unsent], dict[str, Any]]] = []
+        for offset, task in enumerate(tasks):
+            try:
+                dumps(task)
+            except Exception as exc:
+                index = chunk.index_of(offset)
+                label = "input" if index is None else f"input #{index}"
+                error = find_unpicklable(task[0], f"{label} args") or find_unpicklable(
+                    task[1], f"{label} kwargs"
+                )
+                if error is None:
+                    error = NotPicklable(label, "task", f"{type(exc).__name__}: {exc}")
+                sendable.append(((Unsent(error),), {}))
+            else:
+                sendable.append(task)
+        return dumps(sendable), True
+
+    def submit(self, chunk: Chunk) -> None:
+        self._raise_if_unusable()
+        token, fn_bytes = self._function_token(chunk.fn)
+        data, has_unsent = self._pickle_tasks(chunk)
+        job = _Job(chunk, next(self._chunk_ids), token, fn_bytes, data, has_unsent)
+        with self._lock:
+            self._raise_if_unusable()
+            self._pending.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="poolwise-processes", daemon=True
+                )
+                self._thread.start()
+        self._wake()
+
+    def _raise_if_unusable(self) -> None:
+        if self._broken is not None:
+            raise self._broken
+        if self._closed:
+            raise PoolClosed()
+
+    def _wake(self) -> None:
+        # BlockingIOError: already awake with bytes pending; OSError: the pool is gone.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+    def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
+        with self._lock:
+            self._closed = True
+            cancelled = self._take_all_pending() if cancel_pending else []
+            thread = self._thread
+        for job in cancelled:
+            self._cancel_job(job)
+        if thread is None:
+            self._close_fds()
+            return
+        self._wake()
+        if wait and thread is not threading.current_thread():
+            thread.join()
+
+    def terminate(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._terminating = True
+            cancelled = self._take_all_pending()
+            thread = self._thread
+        for job in cancelled:
+            self._cancel_job(job)
+        if thread is None:
+            self._close_fds()
+            return
+        self._wake()
+        if thread is not threading.current_thread():
+            thread.join()
+
+    def _take_all_pending(self) -> list[_Job]:
+        jobs = list(self._pending)
+        self._pending.clear()
+        return jobs
+
+    @staticmethod
+    def _cancel_job(job: _Job) -> None:
+        if not job.begun:
+            job.chunk.cancel()
+        else:  # requeued after a crash: it had begun, so it needs outcomes
+            job.chunk.fail_rest(lambda _offset: PoolClosed())
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._counters)
+
+    # -- dispatcher thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                if self._terminating:
+                    self._kill_all(PoolClosed())
+                    return
+                self._forget_functions()
+                self._dispatch()
+                if self._closed and self._finished():
+                    return
+                for key, mask in self._selector.select():
+                    key.data(mask)
+        except BaseException as exc:
+            # A bug here must not hang callers: every task still waiting gets the error.
+            error = PoolwiseError(f"the process pool's dispatcher failed: {exc!r}")
+            error.__cause__ = exc
+            self._broken = error
+            self._kill_all(error)
+        finally:
+            self._close_fds()
+
+    def _finished(self) -> bool:
+        """Closed, nothing pending: stop idle workers; True once all have exited."""
+        with self._lock:
+            if self._pending:
+                return False
+        for worker in list(self._workers.values()):
+            if not worker.running:
+                self._stop_worker(worker)
+        return not self._workers
+
+    def _on_wake(self, _mask: int) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _forget_functions(self) -> None:
+        with self._lock:
+            tokens, self._forgotten = self._forgotten, []
+        for token in tokens:
+            for worker in self._workers.values():
+                if token in worker.tokens:
+                    worker.tokens.discard(token)
+                    self._queue_frame(worker, _frames.FORGET, token)
+
+    def _dispatch(self) -> None:
+        """Give pending jobs to workers with a free slot, starting workers as needed."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                job = self._pending[0]
+            worker = self._free_worker(len(job.chunk) - job.start)
+            if worker is None:
+                return
+            with self._lock:
+                if not self._pending or self._pending[0] is not job:
+                    continue  # cancelled meanwhile
+                self._pending.popleft()
+            if not job.begun:
+                job.begun = True
+                if not job.chunk.begin():
+                    self._free.appendleft(worker)
+                    continue
+            self._send(worker, job)
+
+    def _free_worker(self, tasks: int) -> _Worker | None:
+        """A worker with room for ``tasks`` more tasks, a new one, or None."""
+        limit = self.options.max_tasks_per_worker
+        can_start = self._active < self.workers
+        while self._free:
+            worker = self._free[0]
+            if worker.gone or worker.retiring or len(worker.running) >= PREFETCH:
+                self._free.popleft()
+                continue
+            if limit is not None and worker.assigned and worker.assigned + tasks > limit:
+                self._free.popleft()
+                self._retire(worker)
+                continue
+            if worker.running and can_start:
+                break  # an idle new worker beats a second slot on a busy one
+            return self._free.popleft()
+        if can_start:
+            worker = self._spawn()
+            self._free.append(worker)  # its second slot
+            return worker
+        return None
+
+    def _spawn(self) -> _Worker:
+        task_reader, task_writer = self._context.Pipe(duplex=False)
+        result_reader, result_writer = self._context.Pipe(duplex=False)
+        state = self._context.RawArray("d", _worker.STATE_SIZE)
+        state[_worker.STATE_CHUNK] = -1
+        process = self._context.Process(
+            target=_worker.main,
+            args=(task_reader, result_writer, state, os.getpid(), self._initializer),
+            name=f"poolwise-worker-{self._counters['workers_started']}",
+        )
+        process.start()
+        # The child has its ends now; closing ours lets EOF tell us when it is gone.
+        task_reader.close()
+        result_writer.close()
+        os.set_blocking(task_writer.fileno(), False)
+        os.set_blocking(result_reader.fileno(), False)
+        worker = _Worker(process, task_writer, result_reader, state)
+        self._workers[worker.pid] = worker
+        self._active += 1
+        self._counters["workers_started"] += 1
+        self._selector.register(
+            result_reader.fileno(), selectors.EVENT_READ, lambda _m: self._on_readable(worker)
+        )
+        self._selector.register(
+            process.sentinel, selectors.EVENT_READ, lambda _m: self._on_exit(worker)
+        )
+        return worker
+
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        if job.token not in worker.tokens:
+            worker.tokens.add(job.token)
+            self._queue_frame(worker, _frames.FN, job.token, job.fn_bytes)
+        first_index = job.chunk.first_index
+        prefix = _frames.CHUNK_PREFIX.pack(
+            job.token, job.start, -1 if first_index is None else first_index, job.has_unsent
+        )
+        header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, len(prefix) + len(job.data))
+        worker.outbox.extend((header, prefix, job.data))
+        worker.running.append(job)
+        worker.assigned += len(job.chunk) - job.start
+        self._flush(worker)
+
+    def _queue_frame(self, worker: _Worker, kind: int, key: int, body: bytes = b"") -> None:
+        worker.outbox.extend(_frames.encode(kind, key, body))
+        self._flush(worker)
+
+    def _flush(self, worker: _Worker) -> None:
+        """Write what the pipe takes now; watch for writability if some is left."""
+        outbox = worker.outbox
+        fd = worker.task_conn.fileno()
+        while outbox:
+            try:
+                written = os.writev(fd, list(itertools.islice(outbox, 64)))
+            except BlockingIOError:
+                break
+            except (BrokenPipeError, ConnectionResetError):
+                outbox.clear()  # the worker is gone; its sentinel will tell us
+                break
+            while written:
+                head = outbox[0]
+                if written >= len(head):
+                    written -= len(head)
+                    outbox.popleft()
+                else:
+                    outbox[0] = memoryview(head)[written:]
+                    written = 0
+        want_writes = bool(outbox)
+        if want_writes != worker.watching_writes:
+            if want_writes:
+                self._selector.register(fd, selectors.EVENT_WRITE, lambda _m: self._flush(worker))
+            else:
+                self._selector.unregister(fd)
+            worker.watching_writes = want_writes
+
+    def _on_readable(self, worker: _Worker) -> None:
+        try:
+            data = os.read(worker.result_conn.fileno(), READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._on_exit(worker)
+            return
+        for kind, key, body in worker.parser.feed(data):
+            self._on_frame(worker, kind, key, body)
+
+    def _on_frame(self, worker: _Worker, kind: int, key: int, body: bytes) -> None:
+        if kind == _frames.RESULT:
+            job = worker.running[0]
+            if job.chunk_id != key:  # cannot happen: a worker runs its chunks in order
+                raise PoolwiseError(f"result for chunk {key} while chunk {job.chunk_id} runs")
+            offset, values, packed, seconds = loads(body)
+            errors = {pos: load_exception(payload) for pos, payload in packed.items()} or None
+            job.chunk.deliver(offset, values, errors, seconds)
+            if job.chunk.delivered >= len(job.chunk):
+                worker.running.popleft()
+                self._slot_freed(worker)
+        elif kind == _frames.INIT_FAILED:
+            payload = loads(body)
+            cause = load_exception(payload)
+            name = getattr(self.options.initializer, "__qualname__", "initializer")
+            error = InitializerFailed(name, f"{payload[1]}: {payload[2]}")
+            error.__cause__ = cause
+            self._broken = error
+            self._closed = True
+            self._kill_all(error)
+
+    def _slot_freed(self, worker: _Worker) -> None:
+        if worker.retiring:
+            if not worker.running:
+                self._stop_worker(worker)
+            return
+        if worker.running:
+            self._free.append(worker)
+        else:
+            self._free.appendleft(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        """Give this worker no more work (max_tasks_per_worker); stop it once idle."""
+        self._counters["workers_retired"] += 1
+        self._mark_retiring(worker)
+        if not worker.running:
+            self._stop_worker(worker)
+
+    def _mark_retiring(self, worker: _Worker) -> None:
+        if not worker.retiring:
+            worker.retiring = True
+            self._active -= 1
+
+    def _stop_worker(self, worker: _Worker) -> None:
+        self._mark_retiring(worker)
+        if not worker.stop_sent:
+            worker.stop_sent = True
+            self._queue_frame(worker, _frames.STOP, 0)
+
+    def _on_exit(self, worker: _Worker) -> None:
+        """The worker's process ended (sentinel) or closed its pipe (EOF)."""
+        if worker.gone:
+            return
+        worker.gone = True
+        self._drain(worker)
+        worker.process.join(STOP_GRACE)
+        if worker.process.exitcode is None:  # closed its pipe but lives on: end it
+            worker.process.kill()
+            worker.process.join()
+        worker.exitcode = worker.process.exitcode
+        self._forget_worker(worker)
+        if worker.running and not self._terminating:
+            self._counters["workers_crashed"] += 1
+            self._recover(worker)
+
+    def _drain(self, worker: _Worker) -> None:
+        """Read the last frames a dead worker wrote before it died."""
+        fd = worker.result_conn.fileno()
+        while True:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            for kind, key, body in worker.parser.feed(data):
+                self._on_frame(worker, kind, key, body)
+
+    def _forget_worker(self, worker: _Worker) -> None:
+        self._mark_retiring(worker)
+        self._workers.pop(worker.pid, None)
+        for fd in (worker.result_conn.fileno(), worker.process.sentinel):
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+        if worker.watching_writes:
+            self._selector.unregister(worker.task_conn.fileno())
+            worker.watching_writes = False
+        worker.outbox.clear()
+        worker.task_conn.close()
+        worker.result_conn.close()
+        worker.process.close()
+
+    def _recover(self, worker: _Worker) -> None:
+        """The crashed task gets WorkerCrashed; the tasks after it go back to the queue."""
+        exitcode = worker.exitcode
+        head = worker.running[0]
+        chunk = head.chunk
+        state = worker.state
+        position = chunk.delivered
+        if state[_worker.STATE_CHUNK] == head.chunk_id:
+            position = max(position, int(state[_worker.STATE_POSITION]))
+        signal = -exitcode if exitcode is not None and exitcode < 0 else None
+        code = exitcode if signal is None else None
+        start = chunk.delivered
+        # Tasks from `start` to `position - 1` finished, but their results died with the
+        # worker before the next flush; like the crashed task itself, their outcome is the
+        # crash (naming the task that was running), never a silent re-run.
+        count = position - start + 1
+        crash = WorkerCrashed(code, signal, chunk.index_of(position), worker.pid)
+        errors: dict[int, BaseException] = dict.fromkeys(range(count), crash)
+        chunk.deliver(start, [None] * count, errors, 0.0)
+        requeue = list(worker.running)
+        worker.running.clear()
+        if position + 1 < len(chunk):
+            head.start = position + 1
+        else:
+            requeue.pop(0)
+        with self._lock:
+            for job in reversed(requeue):
+                if job is not head:
+                    job.start = job.chunk.delivered
+                self._pending.appendleft(job)
+
+    def _kill_all(self, error: BaseException) -> None:
+        """Kill every worker; every task not yet delivered gets ``error``."""
+        with self._lock:
+            pending = self._take_all_pending()
+        for worker in list(self._workers.values()):
+            if worker.process.exitcode is None:
+                worker.process.kill()
+        for worker in list(self._workers.values()):
+            worker.process.join()
+            worker.exitcode = worker.process.exitcode
+            worker.gone = True
+            running = list(worker.running)
+            worker.running.clear()
+            self._forget_worker(worker)
+            for job in running:
+                job.chunk.fail_rest(lambda _offset: error)
+        for job in pending:
+            if isinstance(error, PoolClosed):
+                self._cancel_job(job)
+            else:
+                job.chunk.fail_rest(lambda _offset: error)
+
+    def _close_fds(self) -> None:
+        with self._lock:
+            if self._wake_r < 0:
+                return
+            wake_r, wake_w = self._wake_r, self._wake_w
+            self._wake_r = self._wake_w = -1
+        self._selector.close()
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+@atexit.register
+def _terminate_all() -> None:
+    """At interpreter exit, stop every pool's workers (they are not daemon processes)."""
+    for backend in list(_LIVE):
+        backend.terminate()
