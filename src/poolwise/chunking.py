@@ -1,0 +1,77 @@
+"""How many tasks travel together: sized from measured task times, like joblib's auto batching.
+
+A chunk's fixed cost (the backend's ``chunk_overhead``: a queue hand-off for threads, a
+pipe round trip for processes) should stay a small share of the chunk's work, so tiny
+tasks travel in large chunks. When the number of inputs is known, no chunk is larger than
+a ``1 / CHUNKS_PER_WORKER`` share of one worker's part, so uneven tasks still spread out.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["CHUNKS_PER_WORKER", "MAX_CHUNK_TASKS", "OVERHEAD_SHARE", "Chunker"]
+
+#: Target share of a chunk's time spent on its fixed cost (1%: a guess that keeps the cost
+#: invisible while chunks stay short enough for progress and balance).
+OVERHEAD_SHARE = 0.01
+#: With a known length, each worker gets at least this many chunks (multiprocessing.Pool
+#: uses 4 in its default chunksize), so that uneven tasks still balance.
+CHUNKS_PER_WORKER = 4
+#: Upper bound on a chunk when the input length is unknown, to keep memory flat.
+MAX_CHUNK_TASKS = 10_000
+
+
+class Chunker:
+    """Chooses the size of the next chunk from the task times measured so far.
+
+    Args:
+        workers: workers in the pool.
+        overhead: the backend's fixed cost per chunk, in seconds.
+        total: number of inputs, if known.
+        fixed: the caller's ``chunksize``; when set, every chunk has that size.
+        limit: an upper bound from elsewhere (``max_tasks_per_worker``).
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        overhead: float,
+        total: int | None = None,
+        fixed: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self._fixed = fixed
+        self._limit = limit
+        self._target = overhead / OVERHEAD_SHARE
+        cap = MAX_CHUNK_TASKS
+        if total is not None:
+            cap = max(1, math.ceil(total / (CHUNKS_PER_WORKER * workers)))
+        if limit is not None:
+            cap = min(cap, limit)
+        self._cap = cap
+        self._tasks = 0
+        self._seconds = 0.0
+        #: The size chosen last, for the report.
+        self.last = fixed or 1
+
+    @property
+    def seconds_per_task(self) -> float | None:
+        """Mean measured time of one task, or None before the first measurement."""
+        return self._seconds / self._tasks if self._tasks else None
+
+    def observe(self, tasks: int, seconds: float) -> None:
+        """Record that ``tasks`` tasks took ``seconds`` of worker time."""
+        self._tasks += tasks
+        self._seconds += seconds
+
+    def next_size(self) -> int:
+        if self._fixed is not None:
+            size = self._fixed if self._limit is None else min(self._fixed, self._limit)
+        elif not self._tasks:
+            size = 1  # nothing measured yet: a slow task must not be batched blindly
+        else:
+            per_task = max(self._seconds / self._tasks, 1e-9)
+            size = min(self._cap, max(1, int(self._target / per_task)))
+        self.last = size
+        return size

@@ -1,0 +1,115 @@
+"""The ``poolwise`` command: ``poolwise info`` (and, as they arrive, lab, profile, run).
+
+Usage errors exit with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .backends import MODES, backend_class
+from .errors import BackendUnavailable
+from .system import MachineInfo, machine_info
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main", "run"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"poolwise: error: {message} (see poolwise --help)\n")
+
+
+def _modes() -> dict[str, str]:
+    """Each mode and whether it can run here."""
+    states = {}
+    for mode in MODES:
+        try:
+            backend_class(mode)
+        except BackendUnavailable as exc:
+            states[mode] = f"not available: {exc.why}"
+        else:
+            states[mode] = "available"
+    return states
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB"
+
+
+def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    quota = "none" if info.cpu_quota is None else f"{info.cpu_quota:g} CPUs"
+    gil = "enabled" if info.gil_enabled else "disabled (free-threaded)"
+    table = Table(title="poolwise info: what this machine offers", show_header=False)
+    table.add_column("fact", style="bold")
+    table.add_column("value")
+    rows = [
+        ("usable CPUs (poolwise.cpus())", str(info.usable_cpus)),
+        ("  logical CPUs", str(info.logical_cpus)),
+        ("  CPU affinity", str(info.affinity_cpus)),
+        ("  cgroup CPU quota", quota),
+        ("Python", f"{info.implementation} {info.python}"),
+        ("free-threaded build", "yes" if info.free_threaded_build else "no"),
+        ("GIL", gil),
+        ("start methods", ", ".join(info.start_methods)),
+        ("default start method", info.default_start_method),
+        ("memory", f"{_gib(info.memory_available)} available of {_gib(info.memory_total)}"),
+        ("platform", info.platform),
+    ]
+    rows += [(f"mode {mode}", state) for mode, state in modes.items()]
+    for fact, value in rows:
+        table.add_row(fact, value)
+    Console().print(table)
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = machine_info()
+    modes = _modes()
+    if args.json:
+        print(json.dumps({**asdict(info), "modes": modes}, indent=2))
+    else:
+        _print_info(info, modes)
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="poolwise",
+        description="Run Python work on threads or processes, chosen by measuring.",
+    )
+    parser.add_argument("--version", action="version", version=f"poolwise {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    info = commands.add_parser("info", help="what this machine offers: CPUs, GIL, start methods")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(handler=_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    status: int = args.handler(args)
+    return status
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,222 @@
+"""Where task outcomes go: one map run (ordered or not, bounded read-ahead) or one Future.
+
+A map run is driven by the caller's own thread, inside the iterator it returns::
+
+    inputs ──islice──> Chunk ──backend.submit──> workers
+                                                    │ deliver (any thread)
+    caller <──yield in input order── buffer <── SimpleQueue
+
+At most ``window`` chunks are between "taken from the inputs" and "fully yielded", so
+``imap`` works on an endless generator with flat memory, and an ordered run that waits on
+one slow task does not read ahead without bound.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .backends.base import Chunk
+from .errors import PoolClosed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from concurrent.futures import Future
+
+    from ._types import Task
+    from .backends.base import Backend
+    from .chunking import Chunker
+
+__all__ = ["FutureSink", "MapRun", "PoolStats"]
+
+#: Chunks a map run keeps between "taken from the inputs" and "yielded", per worker: two in
+#: the workers' hands, two to absorb a slow task before the others wait (a guess).
+WINDOW_PER_WORKER = 4
+
+
+class PoolStats:
+    """Counters shared by every run of one pool; updated from worker-facing threads."""
+
+    __slots__ = ("_lock", "chunksize", "done", "failed", "started", "submitted", "task_seconds")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.perf_counter()
+        self.submitted = 0
+        self.done = 0
+        self.failed = 0
+        self.task_seconds = 0.0
+        self.chunksize: int | None = None
+
+    def add_submitted(self, count: int) -> None:
+        with self._lock:
+            self.submitted += count
+
+    def add_outcomes(self, count: int, failed: int, seconds: float) -> None:
+        with self._lock:
+            self.done += count - failed
+            self.failed += failed
+            self.task_seconds += seconds
+
+
+class FutureSink:
+    """Outcome of a lone ``submit``: the Future the caller holds."""
+
+    __slots__ = ("future", "stats")
+
+    def __init__(self, future: Future[Any], stats: PoolStats) -> None:
+        self.future = future
+        self.stats = stats
+
+    def begin(self, chunk: Chunk) -> bool:
+        return self.future.set_running_or_notify_cancel()
+
+    def cancel(self, chunk: Chunk) -> None:
+        self.future.cancel()
+        # A Future cancel() refuses once running; it then still needs an outcome.
+        if not self.future.done():
+            self.future.set_exception(PoolClosed())
+
+    def deliver(
+        self,
+        chunk: Chunk,
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+    ) -> None:
+        if not values:
+            return
+        self.stats.add_outcomes(1, 1 if errors else 0, seconds)
+        if errors:
+            self.future.set_exception(errors[0])
+        else:
+            self.future.set_result(values[0])
+
+
+_Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float]
+
+
+class MapRun:
+    """One call of map/imap/imap_unordered: feeds chunks and yields outcomes."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        fn: Callable[..., Any],
+        tasks: Iterator[Task],
+        chunker: Chunker,
+        stats: PoolStats,
+        *,
+        ordered: bool,
+        on_outcomes: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._fn = fn
+        self._tasks = tasks
+        self._chunker = chunker
+        self._stats = stats
+        self._ordered = ordered
+        self._on_outcomes = on_outcomes
+        self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
+        self._abandoned = False
+        self._window = WINDOW_PER_WORKER * backend.workers
+
+    # -- ChunkSink: called from worker-facing threads --------------------------------
+
+    def begin(self, chunk: Chunk) -> bool:
+        return not self._abandoned
+
+    def cancel(self, chunk: Chunk) -> None:
+        count = len(chunk) - chunk.delivered
+        errors: dict[int, BaseException] = {i: PoolClosed() for i in range(count)}
+        self._deliveries.put((chunk, chunk.delivered, [None] * count, errors, 0.0))
+
+    def deliver(
+        self,
+        chunk: Chunk,
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+    ) -> None:
+        self._deliveries.put((chunk, offset, values, errors, seconds))
+
+    # -- the caller's side ---------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            yield from self._run()
+        finally:
+            # Chunks not yet taken by a worker are skipped (begin() says no). The caller
+            # left early (break, an exception, Ctrl-C), so nobody wants their outcomes.
+            self._abandoned = True
+
+    def _run(self) -> Iterator[Any]:
+        ordered = self._ordered
+        buffer: dict[int, tuple[Any, BaseException | None]] = {}
+        # ordered: (first index, end index) of each chunk not wholly yielded yet
+        open_chunks: deque[tuple[int, int]] = deque()
+        receiving = 0  # chunks whose outcomes have not all arrived
+        next_index = 0  # input index of the next task taken from the inputs
+        next_yield = 0  # ordered: input index to yield next
+        exhausted = False
+        while True:
+            while not exhausted and (len(open_chunks) if ordered else receiving) < self._window:
+                size = self._chunker.next_size()
+                tasks = list(itertools.islice(self._tasks, size))
+                if not tasks:
+                    exhausted = True
+                    break
+                chunk = Chunk(self._fn, tasks, next_index, self)
+                if ordered:
+                    open_chunks.append((next_index, next_index + len(tasks)))
+                next_index += len(tasks)
+                receiving += 1
+                self._stats.add_submitted(len(tasks))
+                self._stats.chunksize = self._chunker.last
+                self._backend.submit(chunk)
+            if receiving == 0 and not buffer:
+                return
+            chunk, offset, values, errors, seconds = self._deliveries.get()
+            self._record(chunk, offset, values, errors, seconds)
+            if offset + len(values) >= len(chunk):
+                receiving -= 1
+            base = chunk.first_index
+            assert base is not None
+            base += offset
+            if not ordered:
+                for position, value in enumerate(values):
+                    if errors and position in errors:
+                        raise errors[position]
+                    yield value
+                continue
+            for position, value in enumerate(values):
+                buffer[base + position] = (value, errors.get(position) if errors else None)
+            while next_yield in buffer:
+                value, error = buffer.pop(next_yield)
+                next_yield += 1
+                if error is not None:
+                    raise error
+                yield value
+            while open_chunks and open_chunks[0][1] <= next_yield:
+                open_chunks.popleft()
+
+    def _record(
+        self,
+        chunk: Chunk,
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+    ) -> None:
+        failed = len(errors) if errors else 0
+        if seconds > 0:
+            self._chunker.observe(len(values), seconds)
+        self._stats.add_outcomes(len(values), failed, seconds)
+        if self._on_outcomes is not None:
+            self._on_outcomes(len(values), failed)

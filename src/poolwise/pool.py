@@ -1,0 +1,346 @@
+"""Pool: the policy layer. It decides what runs and when; a backend decides where.
+
+Data flow::
+
+    Pool.map/imap/starmap ──> checks (before any work) ──> MapRun (outcomes.py)
+        inputs -> chunks sized by Chunker (chunking.py) -> backend.submit(chunk)
+        outcomes <- chunk.deliver(...) from the backend, yielded in input order
+    Pool.submit ──> a one-task Chunk whose outcome goes to a Future (FutureSink)
+
+The pool never touches a thread or a process; it hands chunks to its backend and reads
+the outcomes the backend delivers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+
+from . import _checks
+from .backends import backend_class
+from .backends.base import Chunk, WorkerOptions
+from .chunking import Chunker
+from .errors import PoolClosed
+from .outcomes import FutureSink, MapRun, PoolStats
+from .report import Report
+from .system import cpus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import TracebackType
+
+    from ._types import Task
+    from .backends.base import Backend
+
+__all__ = ["Mode", "Pool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Mode = Literal["auto", "serial", "threads", "processes", "interpreters", "async", "dask"]
+
+
+def _not_yet(name: str, value: object, issue: int) -> None:
+    raise NotImplementedError(
+        f"{name}={value!r} is not supported yet (issue #{issue}); leave it at its default"
+    )
+
+
+class Pool:
+    """Workers of one kind that run a function over many inputs.
+
+    These two lines are equivalent to the builtin ``map``, on 4 worker processes::
+
+        with poolwise.Pool("processes", 4) as pool:
+            results = pool.map(fn, inputs)
+
+    Args:
+        mode: where tasks run: ``"serial"``, ``"threads"`` or ``"processes"``.
+        workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
+        timeout: per-task limit in seconds.
+        retries: how many times to re-run a task that failed.
+        max_tasks_per_worker: replace a process worker after this many tasks.
+        initializer: called with ``initargs`` once in each worker before its first task.
+        initargs: arguments for ``initializer``.
+        start_method: ``"forkserver"`` (the default where it exists), ``"spawn"`` or
+            ``"fork"``, for process workers.
+        progress: show a progress bar.
+        address: the scheduler of a Dask cluster, for ``mode="dask"``.
+
+    Raises:
+        ValueError, TypeError: an argument is invalid; nothing was started.
+        BackendUnavailable: the mode cannot run here; the message says what can.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "auto",
+        workers: int | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        max_tasks_per_worker: int | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[object] = (),
+        start_method: str | None = None,
+        progress: bool = False,
+        address: str | None = None,
+    ) -> None:
+        _checks.check_mode(mode)
+        requested = _checks.check_workers(workers)
+        self._timeout = _checks.check_timeout(timeout)
+        self._retries = _checks.check_retries(retries)
+        max_tasks = _checks.check_optional_positive_int(
+            max_tasks_per_worker, "max_tasks_per_worker"
+        )
+        if initializer is not None:
+            _checks.check_callable(initializer, "initializer")
+        method = _checks.check_start_method(start_method)
+        if address is not None and mode != "dask":
+            raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
+        self._check_later(self._timeout, self._retries, progress)
+        backend_type = backend_class(mode)
+        self._mode: str = mode
+        self._workers = backend_type.workers_for(requested, cpus())
+        self._options = WorkerOptions(initializer, tuple(initargs), max_tasks, method)
+        self._backend: Backend = backend_type(self._workers, self._options)
+        self._stats = PoolStats()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(
+            self, self._backend.shutdown, wait=False, cancel_pending=True
+        )
+
+    @staticmethod
+    def _check_later(timeout: float | None, retries: int, progress: bool) -> None:
+        if timeout is not None:
+            _not_yet("timeout", timeout, 4)
+        if retries:
+            _not_yet("retries", retries, 4)
+        if progress:
+            _not_yet("progress", progress, 6)
+
+    @property
+    def mode(self) -> str:
+        """Where this pool runs tasks."""
+        return self._mode
+
+    @property
+    def workers(self) -> int:
+        """The most tasks this pool runs at once."""
+        return self._workers
+
+    # -- running work -----------------------------------------------------------------
+
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Run ``fn(*args, **kwargs)`` on a worker; the Future holds its outcome."""
+        _checks.check_callable(fn)
+        self._check_open()
+        future: Future[R] = Future()
+        self._stats.add_submitted(1)
+        self._backend.submit(Chunk(fn, [(args, kwargs)], None, FutureSink(future, self._stats)))
+        return future
+
+    def map(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: bool = False,
+        retries: int = 0,
+    ) -> list[R]:
+        """``fn`` over the inputs, like the builtin ``map``, as a list.
+
+        With ``ordered=False`` the list is in completion order. The first failing task (in
+        input order) raises its exception, with the worker's traceback as ``__cause__``.
+        """
+        return list(
+            self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, star=False)
+        )
+
+    def imap(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: bool = False,
+        retries: int = 0,
+    ) -> Iterator[R]:
+        """Lazily ``fn`` over the inputs, reading a bounded number of inputs ahead."""
+        return self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, False)
+
+    def imap_unordered(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        progress: bool = False,
+        retries: int = 0,
+    ) -> Iterator[R]:
+        """Like ``imap``, yielding each result as soon as it is ready."""
+        return self._start(fn, iterables, timeout, chunksize, False, progress, retries, False)
+
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[object]],
+        *,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: bool = False,
+        retries: int = 0,
+    ) -> list[R]:
+        """``fn(*args)`` for each ``args`` in ``iterable``, as a list."""
+        return list(
+            self._start(fn, (iterable,), timeout, chunksize, ordered, progress, retries, True)
+        )
+
+    def _start(
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[object], ...],
+        timeout: float | None,
+        chunksize: int | None,
+        ordered: bool,
+        progress: bool,
+        retries: int,
+        star: bool,
+    ) -> Iterator[R]:
+        """Check everything, then return the iterator that runs the work when pulled."""
+        _checks.check_callable(fn)
+        self._check_later(_checks.check_timeout(timeout), _checks.check_retries(retries), progress)
+        fixed = _checks.check_chunksize(chunksize)
+        self._check_open()
+        tasks, total = _tasks_from(iterables, star)
+        first, tasks = _peek(tasks)
+        if first is not None:
+            _checks.check_arity(fn, *first)
+        self._backend.check_transport(fn, first)
+        chunker = Chunker(
+            self._workers,
+            self._backend.chunk_overhead,
+            total=total,
+            fixed=fixed,
+            limit=self._options.max_tasks_per_worker,
+        )
+        return iter(MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered))
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise PoolClosed()
+
+    def close(self) -> None:
+        """Take no more work; what was submitted still runs. Then ``join()``."""
+        with self._lock:
+            self._closed = True
+
+    def join(self) -> None:
+        """Wait for submitted work to finish and the workers to exit (after ``close()``)."""
+        if not self._closed:
+            raise ValueError("join() waits for a closed pool: call close() first")
+        self._backend.shutdown(wait=True, cancel_pending=False)
+        self._finalizer.detach()
+
+    def terminate(self) -> None:
+        """Stop now: cancel queued work and stop the workers."""
+        self.close()
+        self._backend.terminate()
+        self._finalizer.detach()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Close and stop the workers, as ``concurrent.futures.Executor.shutdown`` does."""
+        self.close()
+        self._backend.shutdown(wait=wait, cancel_pending=cancel_futures)
+        if wait:
+            self._finalizer.detach()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            self.join()
+        else:
+            self.terminate()
+
+    def report(self) -> Report:
+        """What this pool did so far."""
+        stats = self._stats
+        return Report(
+            mode=self._mode,
+            workers=self._workers,
+            chunksize=stats.chunksize,
+            tasks_submitted=stats.submitted,
+            tasks_done=stats.done,
+            tasks_failed=stats.failed,
+            wall_seconds=time.perf_counter() - stats.started,
+            task_seconds=stats.task_seconds,
+            backend=self._backend.stats(),
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<poolwise.Pool mode={self._mode!r} workers={self._workers} {state}>"
+
+
+def _tasks_from(
+    iterables: tuple[Iterable[Any], ...], star: bool
+) -> tuple[Iterator[Task], int | None]:
+    """The tasks of a map call, and their number when every iterable knows its length."""
+    if not iterables:
+        raise TypeError("map() needs at least one iterable of inputs")
+    lengths = [len(it) if hasattr(it, "__len__") else None for it in iterables]  # type: ignore[arg-type]
+    known = [n for n in lengths if n is not None]
+    if len(known) == len(lengths) and len(set(known)) > 1:
+        raise ValueError(
+            f"the iterables have different lengths {known}; map() needs one item from each "
+            "per call: trim them to the same length (or use zip() to truncate on purpose)"
+        )
+    total = known[0] if len(known) == len(lengths) else None
+    if star:
+        (iterable,) = iterables
+        return ((_star_args(item), {}) for item in iterable), total
+    if len(iterables) == 1:
+        return (((item,), {}) for item in iterables[0]), total
+    return ((args, {}) for args in zip(*iterables, strict=True)), total
+
+
+def _star_args(item: object) -> tuple[Any, ...]:
+    if isinstance(item, tuple):
+        return item
+    try:
+        return tuple(item)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"starmap() needs an iterable of argument tuples; got an item of type "
+            f"{type(item).__name__}: {item!r}. Use map() for one argument per call"
+        ) from None
+
+
+def _peek(tasks: Iterator[Task]) -> tuple[Task | None, Iterator[Task]]:
+    """The first task (for checks before work starts) and an iterator that still has it."""
+    try:
+        first = next(tasks)
+    except StopIteration:
+        return None, iter(())
+    return first, itertools.chain((first,), tasks)

@@ -1,0 +1,65 @@
+"""Report: what a pool did and why, as text for people and a dict for JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A pool's account of itself, from ``Pool.report()``.
+
+    Attributes:
+        mode: where tasks ran (``"threads"``, ``"processes"``...).
+        workers: the most workers the pool may run at once.
+        chunksize: tasks per chunk in the latest map (the last size chosen).
+        tasks_submitted: tasks handed to the pool.
+        tasks_done: tasks that returned a result.
+        tasks_failed: tasks whose outcome was an exception.
+        wall_seconds: seconds since the pool started.
+        task_seconds: seconds the workers spent in tasks (measured in the workers).
+        backend: counters of the backend (workers started, crashed, retired...).
+        reasons: sentences naming each measured figure and the rule it triggered.
+    """
+
+    mode: str
+    workers: int
+    chunksize: int | None
+    tasks_submitted: int
+    tasks_done: int
+    tasks_failed: int
+    wall_seconds: float
+    task_seconds: float
+    backend: dict[str, int] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def utilisation(self) -> float:
+        """Share of the workers' capacity spent in tasks since the pool started."""
+        capacity = self.wall_seconds * self.workers
+        return self.task_seconds / capacity if capacity > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        data = asdict(self)
+        data["utilisation"] = self.utilisation
+        return data
+
+    def __str__(self) -> str:
+        lines = [
+            f"mode {self.mode}, {self.workers} workers, chunksize {self.chunksize or 'n/a'}",
+            f"tasks: {self.tasks_submitted} submitted, {self.tasks_done} done, "
+            f"{self.tasks_failed} failed",
+            f"time: {self.wall_seconds:.3f} s wall, {self.task_seconds:.3f} s in tasks "
+            f"({self.utilisation:.0%} of the workers' capacity)",
+        ]
+        if self.backend:
+            lines.append(
+                "backend: "
+                + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.backend.items())
+            )
+        lines.extend(f"- {reason}" for reason in self.reasons)
+        return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""``poolwise.map``, ``imap`` and ``starmap``: run on a warm pool kept per mode and size.
+
+A loop that calls ``poolwise.map`` many times pays the workers' start-up once, as loky's
+reusable executor does. A warm pool is shut down after ``IDLE_TIMEOUT`` seconds unused,
+and at interpreter exit. Ctrl-C (or any BaseException that is not an Exception) during a
+call terminates that pool, so no worker keeps running abandoned work.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from . import _checks
+from .pool import Mode, Pool
+
+__all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
+
+R = TypeVar("R")
+
+#: Seconds a warm pool may sit unused before its workers are stopped (loky's default, 300).
+IDLE_TIMEOUT = 300.0
+
+_lock = threading.Lock()
+_pools: dict[tuple[str, int | None], Pool] = {}
+_last_used: dict[tuple[str, int | None], float] = {}
+_users: dict[tuple[str, int | None], int] = {}
+_wakeup = threading.Condition(_lock)
+_reaper: threading.Thread | None = None
+
+
+def _acquire(mode: str, workers: int | None) -> tuple[tuple[str, int | None], Pool]:
+    global _reaper
+    _checks.check_mode(mode)
+    _checks.check_workers(workers)
+    key = (mode, workers)
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = Pool(mode, workers)  # type: ignore[arg-type]
+            _pools[key] = pool
+            _last_used[key] = time.monotonic()
+        _users[key] = _users.get(key, 0) + 1
+        if _reaper is None:
+            _reaper = threading.Thread(target=_reap, name="poolwise-warm-reaper", daemon=True)
+            _reaper.start()
+    return key, pool
+
+
+def _release(key: tuple[str, int | None], pool: Pool, broken: bool) -> None:
+    with _lock:
+        _users[key] -= 1
+        _last_used[key] = time.monotonic()
+        if broken and _pools.get(key) is pool:
+            del _pools[key]
+        _wakeup.notify()
+    if broken:
+        pool.terminate()
+
+
+def _reap() -> None:
+    """Stop warm pools that nobody used for IDLE_TIMEOUT seconds."""
+    with _lock:
+        while True:
+            now = time.monotonic()
+            wait = IDLE_TIMEOUT
+            for key in list(_pools):
+                if _users.get(key, 0):
+                    continue
+                idle = now - _last_used.get(key, now)
+                if idle >= IDLE_TIMEOUT:
+                    threading.Thread(target=_pools.pop(key).terminate, daemon=True).start()
+                else:
+                    wait = min(wait, IDLE_TIMEOUT - idle)
+            _wakeup.wait(timeout=wait)
+
+
+def shutdown_warm_pools() -> None:
+    """Stop every warm pool now (also done at interpreter exit)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.terminate()
+
+
+atexit.register(shutdown_warm_pools)
+
+
+class _Lease(Iterator[R]):
+    """Results of one warm ``imap``; gives the pool back when done, dropped or broken."""
+
+    def __init__(self, key: tuple[str, int | None], pool: Pool, results: Iterator[R]) -> None:
+        self._key = key
+        self._pool = pool
+        self._results: Iterator[R] | None = results
+
+    def __next__(self) -> R:
+        if self._results is None:
+            raise StopIteration
+        try:
+            return next(self._results)
+        except (StopIteration, Exception):
+            self._end(broken=False)
+            raise
+        except BaseException:
+            self._end(broken=True)  # Ctrl-C mid-run: stop the workers with the run
+            raise
+
+    def _end(self, broken: bool) -> None:
+        if self._results is not None:
+            self._results = None
+            _release(self._key, self._pool, broken)
+
+    def close(self) -> None:
+        """Stop early; tasks not yet started are skipped."""
+        results, self._results = self._results, None
+        if results is not None:
+            getattr(results, "close", lambda: None)()
+            _release(self._key, self._pool, False)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def imap(
+    fn: Callable[..., R],
+    *iterables: Iterable[object],
+    mode: Mode = "auto",
+    workers: int | None = None,
+    timeout: float | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    progress: bool = False,
+    retries: int = 0,
+) -> Iterator[R]:
+    """Lazily ``fn`` over the inputs on a warm pool; see ``poolwise.map``.
+
+    .. versionadded:: 0.1
+    """
+    key, pool = _acquire(mode, workers)
+    try:
+        results = pool.imap(
+            fn,
+            *iterables,
+            timeout=timeout,
+            chunksize=chunksize,
+            ordered=ordered,
+            progress=progress,
+            retries=retries,
+        )
+    except BaseException:
+        _release(key, pool, broken=False)
+        raise
+    return _Lease(key, pool, results)
+
+
+def map(
+    fn: Callable[..., R],
+    *iterables: Iterable[object],
+    mode: Mode = "auto",
+    workers: int | None = None,
+    timeout: float | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    progress: bool = False,
+    retries: int = 0,
+) -> list[R]:
+    """``fn`` over the inputs, like the builtin ``map``, as a list, on a warm pool.
+
+    Args:
+        fn: the function to call; with several iterables it takes one item from each.
+        iterables: the inputs.
+        mode: where tasks run: ``"serial"``, ``"threads"`` or ``"processes"``.
+        workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
+        timeout: per-task limit in seconds.
+        chunksize: tasks sent together; None sizes chunks from measured task times.
+        ordered: results in input order (True) or in completion order.
+        progress: show a progress bar.
+        retries: re-runs of a failed task.
+
+    Raises:
+        ValueError, TypeError: an argument is invalid; nothing was started.
+        Exception: the first failing task's own exception (in input order), with the
+            worker's traceback as ``__cause__``.
+
+    .. versionadded:: 0.1
+    """
+    return list(
+        imap(
+            fn,
+            *iterables,
+            mode=mode,
+            workers=workers,
+            timeout=timeout,
+            chunksize=chunksize,
+            ordered=ordered,
+            progress=progress,
+            retries=retries,
+        )
+    )
+
+
+def starmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[object]],
+    *,
+    mode: Mode = "auto",
+    workers: int | None = None,
+    timeout: float | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    progress: bool = False,
+    retries: int = 0,
+) -> list[R]:
+    """``fn(*args)`` for each ``args`` in ``iterable``, as a list, on a warm pool.
+
+    .. versionadded:: 0.1
+    """
+    key, pool = _acquire(mode, workers)
+    broken = False
+    try:
+        return pool.starmap(
+            fn,
+            iterable,
+            timeout=timeout,
+            chunksize=chunksize,
+            ordered=ordered,
+            progress=progress,
+            retries=retries,
+        )
+    except Exception:
+        raise
+    except BaseException:
+        broken = True
+        raise
+    finally:
+        _release(key, pool, broken)
