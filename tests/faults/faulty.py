@@ -1,0 +1,55 @@
+"""Task functions that misbehave on purpose, importable by worker processes."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def exit_on(x: int, bad: int = 3, code: int = 7) -> int:
+    if x == bad:
+        os._exit(code)
+    return x
+
+
+def segfault_on(x: int, bad: int = 3) -> int:
+    if x == bad:
+        ctypes.string_at(0)
+    return x
+
+
+def announce_and_block(path: str) -> None:
+    """Write this worker's pid to ``path``, then block until killed."""
+    Path(path + ".tmp").write_text(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    while True:
+        time.sleep(3600)
+
+
+def return_lock(x: int) -> Any:
+    return threading.Lock() if x == 2 else x
+
+
+class UnpicklableError(Exception):
+    def __init__(self) -> None:
+        super().__init__("this error holds a lock")
+        self.lock = threading.Lock()
+
+
+def raise_unpicklable(x: int) -> None:
+    raise UnpicklableError()
+
+
+def count_and_fail(path: str) -> None:
+    """An initializer that logs each call, then fails."""
+    with open(path, "a") as log:
+        log.write("init\n")
+    raise RuntimeError("no database here")
+
+
+def pid(_: object = None) -> int:
+    return os.getpid()

@@ -1,0 +1,38 @@
+"""Helpers for tests that wait on the OS: processes exiting, files appearing."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import psutil
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["wait_until", "worker_processes"]
+
+#: multiprocessing's own helpers: one per parent, shared by every pool, gone with the parent.
+_INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+
+def worker_processes() -> list[psutil.Process]:
+    """Descendants of this process that are workers, not multiprocessing's helpers."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            cmdline = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if not any(name in cmdline for name in _INFRASTRUCTURE):
+            found.append(child)
+    return found
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 30.0, what: str = "") -> None:
+    """Poll until ``condition()`` is true (the OS owns the event), else fail with ``what``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {seconds} s: {what or condition}")
+        time.sleep(0.01)

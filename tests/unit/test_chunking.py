@@ -1,0 +1,51 @@
+"""Chunk sizes follow measured task times, within the balance cap."""
+
+from __future__ import annotations
+
+from poolwise.chunking import CHUNKS_PER_WORKER, MAX_CHUNK_TASKS, OVERHEAD_SHARE, Chunker
+
+
+def test_first_chunk_is_one_task_before_anything_is_measured() -> None:
+    assert Chunker(workers=4, overhead=1e-4, total=10_000).next_size() == 1
+
+
+def test_tiny_tasks_get_chunks_as_large_as_balance_allows() -> None:
+    chunker = Chunker(workers=2, overhead=3e-4, total=20_000)
+    chunker.observe(100, 100e-6)  # 1 us a task
+    assert chunker.next_size() == 20_000 // (CHUNKS_PER_WORKER * 2)
+
+
+def test_chunk_time_targets_the_overhead_share() -> None:
+    chunker = Chunker(workers=2, overhead=3e-4, total=None)
+    chunker.observe(10, 10e-3)  # 1 ms a task: 30 ms target -> 30 tasks
+    assert chunker.next_size() == int(3e-4 / OVERHEAD_SHARE / 1e-3)
+
+
+def test_slow_tasks_travel_alone() -> None:
+    chunker = Chunker(workers=64, overhead=3e-4, total=1_000_000)
+    chunker.observe(1, 2.0)
+    assert chunker.next_size() == 1
+
+
+def test_unknown_length_is_capped() -> None:
+    chunker = Chunker(workers=2, overhead=3e-4)
+    chunker.observe(1_000_000, 1e-3)
+    assert chunker.next_size() == MAX_CHUNK_TASKS
+
+
+def test_fixed_chunksize_wins_but_not_over_the_limit() -> None:
+    assert Chunker(workers=2, overhead=3e-4, fixed=50).next_size() == 50
+    assert Chunker(workers=2, overhead=3e-4, fixed=50, limit=8).next_size() == 8
+
+
+def test_max_tasks_per_worker_caps_measured_sizes() -> None:
+    chunker = Chunker(workers=2, overhead=3e-4, total=100_000, limit=10)
+    chunker.observe(1000, 1e-4)
+    assert chunker.next_size() == 10
+
+
+def test_cost_per_chunk_does_not_depend_on_workers_beyond_balance() -> None:
+    # With 64 workers the balance cap shrinks chunks, never below one task.
+    chunker = Chunker(workers=64, overhead=3e-4, total=100)
+    chunker.observe(100, 1e-4)
+    assert chunker.next_size() == 1

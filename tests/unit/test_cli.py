@@ -1,0 +1,36 @@
+"""The command line: info works; usage errors exit 2 with one line and no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from poolwise import cli
+
+
+def test_info_json_has_the_machine_facts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["usable_cpus"] >= 1
+    assert data["modes"]["threads"] == "available"
+    assert data["modes"]["auto"].startswith("not available")
+
+
+def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "usable CPUs" in out
+    assert "start methods" in out
+
+
+@pytest.mark.parametrize("argv", [["bogus"], ["info", "--nope"], []])
+def test_usage_errors_exit_2_without_traceback(argv: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "poolwise.cli", *argv], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip()
