@@ -3,10 +3,15 @@
     import poolwise
     results = poolwise.map(fn, inputs, mode="processes")
 
-The public API is exactly ``__all__``; module paths are not API.
+The public API is exactly ``__all__``; module paths are not API. Names load on first use
+(as ``concurrent.futures`` loads its executors), so ``import poolwise`` stays cheap, and so
+does every worker process, which imports this package to reach its worker module.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BackendUnavailable,
@@ -19,11 +24,13 @@ from .errors import (
     TaskTimeout,
     WorkerCrashed,
 )
-from .executor import Executor
-from .pool import Mode, Pool
-from .report import Report
-from .system import cpus
-from .warm import imap, map, starmap
+
+if TYPE_CHECKING:
+    from .executor import Executor
+    from .pool import Mode, Pool
+    from .report import Report
+    from .system import cpus
+    from .warm import imap, map, starmap
 
 __all__ = [
     "BackendUnavailable",
@@ -46,3 +53,28 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+#: Where each lazily loaded public name lives.
+_LAZY = {
+    "Executor": ".executor",
+    "Mode": ".pool",
+    "Pool": ".pool",
+    "Report": ".report",
+    "cpus": ".system",
+    "imap": ".warm",
+    "map": ".warm",
+    "starmap": ".warm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'poolwise' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
