@@ -6,9 +6,9 @@ A map run is driven by the caller's own thread, inside the iterator it returns::
                                                     │ deliver (any thread)
     caller <──yield in input order── buffer <── SimpleQueue
 
-At most ``window`` chunks are between "taken from the inputs" and "fully yielded", so
-``imap`` works on an endless generator with flat memory, and an ordered run that waits on
-one slow task does not read ahead without bound.
+At most ``window`` chunks are in the workers' hands, and an ordered run holds at most a
+window's worth of results behind one slow task, so ``imap`` works on an endless generator
+with flat memory.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import itertools
 import queue
 import threading
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Chunk
@@ -150,61 +149,69 @@ class MapRun:
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            yield from self._run()
+            for batch, error in self._batches():
+                yield from batch
+                if error is not None:
+                    raise error
         finally:
             # Chunks not yet taken by a worker are skipped (begin() says no). The caller
             # left early (break, an exception, Ctrl-C), so nobody wants their outcomes.
             self._abandoned = True
 
-    def _run(self) -> Iterator[Any]:
+    def collect(self) -> list[Any]:
+        """Every result, in order, as a list (``map``): no per-item generator hop."""
+        results: list[Any] = []
+        try:
+            for batch, error in self._batches():
+                results.extend(batch)
+                if error is not None:
+                    raise error
+        finally:
+            self._abandoned = True
+        return results
+
+    def _batches(self) -> Iterator[tuple[list[Any], BaseException | None]]:
+        """Feed chunks; yield runs of results in order, each with the error that ends it."""
         ordered = self._ordered
-        buffer: dict[int, tuple[Any, BaseException | None]] = {}
-        # ordered: (first index, end index) of each chunk not wholly yielded yet
-        open_chunks: deque[tuple[int, int]] = deque()
+        # ordered: deliveries that arrived ahead of their turn, by first input index
+        waiting: dict[int, tuple[list[Any], dict[int, BaseException] | None]] = {}
         receiving = 0  # chunks whose outcomes have not all arrived
         next_index = 0  # input index of the next task taken from the inputs
         next_yield = 0  # ordered: input index to yield next
         exhausted = False
         while True:
-            while not exhausted and (len(open_chunks) if ordered else receiving) < self._window:
+            while not exhausted and receiving < self._window:
                 size = self._chunker.next_size()
+                # Ordered: results held for one slow task may not grow past a window of
+                # chunks of the current size (the size grows once tasks prove tiny).
+                if ordered and next_index - next_yield >= self._window * size:
+                    break
                 tasks = list(itertools.islice(self._tasks, size))
                 if not tasks:
                     exhausted = True
                     break
                 chunk = Chunk(self._fn, tasks, next_index, self)
-                if ordered:
-                    open_chunks.append((next_index, next_index + len(tasks)))
                 next_index += len(tasks)
                 receiving += 1
                 self._stats.add_submitted(len(tasks))
-                self._stats.chunksize = self._chunker.last
+                self._stats.chunksize = size
                 self._backend.submit(chunk)
-            if receiving == 0 and not buffer:
+            if receiving == 0 and not waiting:
                 return
             chunk, offset, values, errors, seconds = self._deliveries.get()
             self._record(chunk, offset, values, errors, seconds)
             if offset + len(values) >= len(chunk):
                 receiving -= 1
-            base = chunk.first_index
-            assert base is not None
-            base += offset
             if not ordered:
-                for position, value in enumerate(values):
-                    if errors and position in errors:
-                        raise errors[position]
-                    yield value
+                yield _split(values, errors)
                 continue
-            for position, value in enumerate(values):
-                buffer[base + position] = (value, errors.get(position) if errors else None)
-            while next_yield in buffer:
-                value, error = buffer.pop(next_yield)
-                next_yield += 1
-                if error is not None:
-                    raise error
-                yield value
-            while open_chunks and open_chunks[0][1] <= next_yield:
-                open_chunks.popleft()
+            first = chunk.first_index
+            assert first is not None
+            waiting[first + offset] = (values, errors)
+            while next_yield in waiting:
+                values, errors = waiting.pop(next_yield)
+                next_yield += len(values)
+                yield _split(values, errors)
 
     def _record(
         self,
@@ -220,3 +227,13 @@ class MapRun:
         self._stats.add_outcomes(len(values), failed, seconds)
         if self._on_outcomes is not None:
             self._on_outcomes(len(values), failed)
+
+
+def _split(
+    values: list[Any], errors: dict[int, BaseException] | None
+) -> tuple[list[Any], BaseException | None]:
+    """The results up to the first error, and that error (None if all succeeded)."""
+    if not errors:
+        return values, None
+    first = min(errors)
+    return values[:first], errors[first]

@@ -162,9 +162,9 @@ class Pool:
         With ``ordered=False`` the list is in completion order. The first failing task (in
         input order) raises its exception, with the worker's traceback as ``__cause__``.
         """
-        return list(
-            self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, star=False)
-        )
+        return self._start(
+            fn, iterables, timeout, chunksize, ordered, progress, retries, False
+        ).collect()
 
     def imap(
         self,
@@ -177,7 +177,9 @@ class Pool:
         retries: int = 0,
     ) -> Iterator[R]:
         """Lazily ``fn`` over the inputs, reading a bounded number of inputs ahead."""
-        return self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, False)
+        return iter(
+            self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, False)
+        )
 
     def imap_unordered(
         self,
@@ -189,7 +191,7 @@ class Pool:
         retries: int = 0,
     ) -> Iterator[R]:
         """Like ``imap``, yielding each result as soon as it is ready."""
-        return self._start(fn, iterables, timeout, chunksize, False, progress, retries, False)
+        return iter(self._start(fn, iterables, timeout, chunksize, False, progress, retries, False))
 
     def starmap(
         self,
@@ -203,9 +205,9 @@ class Pool:
         retries: int = 0,
     ) -> list[R]:
         """``fn(*args)`` for each ``args`` in ``iterable``, as a list."""
-        return list(
-            self._start(fn, (iterable,), timeout, chunksize, ordered, progress, retries, True)
-        )
+        return self._start(
+            fn, (iterable,), timeout, chunksize, ordered, progress, retries, True
+        ).collect()
 
     def _start(
         self,
@@ -217,8 +219,8 @@ class Pool:
         progress: bool,
         retries: int,
         star: bool,
-    ) -> Iterator[R]:
-        """Check everything, then return the iterator that runs the work when pulled."""
+    ) -> MapRun:
+        """Check everything, then return the run; it works when iterated or collected."""
         _checks.check_callable(fn)
         self._check_later(_checks.check_timeout(timeout), _checks.check_retries(retries), progress)
         fixed = _checks.check_chunksize(chunksize)
@@ -235,7 +237,7 @@ class Pool:
             fixed=fixed,
             limit=self._options.max_tasks_per_worker,
         )
-        return iter(MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered))
+        return MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered)
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -303,6 +305,11 @@ class Pool:
         return f"<poolwise.Pool mode={self._mode!r} workers={self._workers} {state}>"
 
 
+#: One empty kwargs dict shared by every task of a map: pickled once per chunk (the pickler
+#: memoizes it) instead of once per task. Never mutated: ``fn(**kwargs)`` copies it.
+_NO_KWARGS: dict[str, Any] = {}
+
+
 def _tasks_from(
     iterables: tuple[Iterable[Any], ...], star: bool
 ) -> tuple[Iterator[Task], int | None]:
@@ -319,10 +326,10 @@ def _tasks_from(
     total = known[0] if len(known) == len(lengths) else None
     if star:
         (iterable,) = iterables
-        return ((_star_args(item), {}) for item in iterable), total
+        return ((_star_args(item), _NO_KWARGS) for item in iterable), total
     if len(iterables) == 1:
-        return (((item,), {}) for item in iterables[0]), total
-    return ((args, {}) for args in zip(*iterables, strict=True)), total
+        return (((item,), _NO_KWARGS) for item in iterables[0]), total
+    return ((args, _NO_KWARGS) for args in zip(*iterables, strict=True)), total
 
 
 def _star_args(item: object) -> tuple[Any, ...]:

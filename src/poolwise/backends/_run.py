@@ -6,58 +6,70 @@ This module runs inside worker processes, so it imports only the standard librar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FLUSH_SECONDS", "Flush", "run_tasks"]
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["FLUSH_SECONDS", "POSITION", "STARTED", "run_tasks"]
 
 #: Outcomes are sent back at least this often while a chunk runs, so that progress shows and
 #: a crash loses few finished results (seconds; a flush costs ~20 us, so 100 a second are
 #: 0.2% of one core).
 FLUSH_SECONDS = 0.01
 
-#: ``flush(offset, values, errors, seconds)``: outcomes of tasks[offset:offset+len(values)].
-Flush = Callable[[int, list[Any], "dict[int, BaseException] | None", float], None]
+#: Slots of a worker's ``where`` array: the position of the running task in its chunk and
+#: when it started (``time.monotonic()``, comparable across processes on one machine).
+POSITION, STARTED = 0, 1
 
 
 def run_tasks(
     fn: Callable[..., Any],
     tasks: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
-    flush: Flush,
+    flush: Callable[[int, list[Any], dict[int, BaseException] | None, float], None],
     *,
     start: int = 0,
-    on_task_start: Callable[[int], None] | None = None,
+    where: Any = None,  # a memoryview of doubles (typeshed has no type that fits it)
     passthrough: tuple[type[BaseException], ...] = (),
 ) -> None:
     """Call ``fn`` on each task from ``start``; every outcome reaches ``flush`` exactly once.
 
-    An exception from ``fn`` is that task's outcome, except the ``passthrough`` types (the
-    caller's own Ctrl-C in serial mode), which propagate after the outcomes so far are
-    flushed.
+    ``flush(offset, values, errors, seconds)`` receives the outcomes of
+    ``tasks[offset:offset + len(values)]``, at least every ``FLUSH_SECONDS`` and at the end.
+
+    Before each task its position and start time go into ``where`` (shared memory for a
+    process worker), so whoever watches the worker knows what runs. An exception from
+    ``fn`` is that task's outcome, except the ``passthrough`` types (the caller's own Ctrl-C
+    in serial mode), which propagate after the outcomes so far are flushed.
     """
     values: list[Any] = []
+    append = values.append
     errors: dict[int, BaseException] | None = None
     offset = start
-    last = time.perf_counter()
+    clock = time.perf_counter
+    monotonic = time.monotonic
+    last = clock()
     end = len(tasks)
     for position in range(start, end):
-        if on_task_start is not None:
-            on_task_start(position)
+        if where is not None:
+            where[POSITION] = position
+            where[STARTED] = monotonic()
         args, kwargs = tasks[position]
         try:
-            values.append(fn(*args, **kwargs))
+            append(fn(*args, **kwargs))
         except passthrough:
             if values:
-                flush(offset, values, errors, time.perf_counter() - last)
+                flush(offset, values, errors, clock() - last)
             raise
         except BaseException as exc:  # the task's outcome, whatever it is
             if errors is None:
                 errors = {}
             errors[len(values)] = exc
-            values.append(None)
-        now = time.perf_counter()
+            append(None)
+        now = clock()
         if now - last >= FLUSH_SECONDS and position + 1 < end:
             flush(offset, values, errors, now - last)
             offset = position + 1
             values, errors, last = [], None, now
-    flush(offset, values, errors, time.perf_counter() - last)
+            append = values.append
+    flush(offset, values, errors, clock() - last)
