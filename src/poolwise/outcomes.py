@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from concurrent.futures import Future
 
-    from ._types import Task
     from .backends.base import Backend
     from .chunking import Chunker
 
@@ -107,11 +106,12 @@ class MapRun:
         self,
         backend: Backend,
         fn: Callable[..., Any],
-        tasks: Iterator[Task],
+        tasks: Iterator[Any],
         chunker: Chunker,
         stats: PoolStats,
         *,
         ordered: bool,
+        unary: bool = False,
         on_outcomes: Callable[[int, int], None] | None = None,
     ) -> None:
         self._backend = backend
@@ -120,6 +120,7 @@ class MapRun:
         self._chunker = chunker
         self._stats = stats
         self._ordered = ordered
+        self._unary = unary
         self._on_outcomes = on_outcomes
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
@@ -190,7 +191,7 @@ class MapRun:
                 if not tasks:
                     exhausted = True
                     break
-                chunk = Chunk(self._fn, tasks, next_index, self)
+                chunk = Chunk(self._fn, tasks, next_index, self, unary=self._unary)
                 next_index += len(tasks)
                 receiving += 1
                 self._stats.add_submitted(len(tasks))

@@ -225,11 +225,13 @@ class Pool:
         self._check_later(_checks.check_timeout(timeout), _checks.check_retries(retries), progress)
         fixed = _checks.check_chunksize(chunksize)
         self._check_open()
-        tasks, total = _tasks_from(iterables, star)
+        tasks, total, unary = _tasks_from(iterables, star)
         first, tasks = _peek(tasks)
-        if first is not None:
-            _checks.check_arity(fn, *first)
-        self._backend.check_transport(fn, first)
+        task: Task | None = None
+        if first is not _NOTHING:
+            task = ((first,), _NO_KWARGS) if unary else first
+            _checks.check_arity(fn, *task)
+        self._backend.check_transport(fn, task)
         chunker = Chunker(
             self._workers,
             self._backend.chunk_overhead,
@@ -237,7 +239,7 @@ class Pool:
             fixed=fixed,
             limit=self._options.max_tasks_per_worker,
         )
-        return MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered)
+        return MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered, unary=unary)
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -312,8 +314,9 @@ _NO_KWARGS: dict[str, Any] = {}
 
 def _tasks_from(
     iterables: tuple[Iterable[Any], ...], star: bool
-) -> tuple[Iterator[Task], int | None]:
-    """The tasks of a map call, and their number when every iterable knows its length."""
+) -> tuple[Iterator[Any], int | None, bool]:
+    """The tasks of a map call, their number if every iterable knows it, and whether they
+    are unary (the items themselves: one iterable, no star) or ``(args, kwargs)`` pairs."""
     if not iterables:
         raise TypeError("map() needs at least one iterable of inputs")
     lengths = [len(it) if hasattr(it, "__len__") else None for it in iterables]  # type: ignore[arg-type]
@@ -326,10 +329,10 @@ def _tasks_from(
     total = known[0] if len(known) == len(lengths) else None
     if star:
         (iterable,) = iterables
-        return ((_star_args(item), _NO_KWARGS) for item in iterable), total
+        return ((_star_args(item), _NO_KWARGS) for item in iterable), total, False
     if len(iterables) == 1:
-        return (((item,), _NO_KWARGS) for item in iterables[0]), total
-    return ((args, _NO_KWARGS) for args in zip(*iterables, strict=True)), total
+        return iter(iterables[0]), total, True
+    return ((args, _NO_KWARGS) for args in zip(*iterables, strict=True)), total, False
 
 
 def _star_args(item: object) -> tuple[Any, ...]:
@@ -344,10 +347,14 @@ def _star_args(item: object) -> tuple[Any, ...]:
         ) from None
 
 
-def _peek(tasks: Iterator[Task]) -> tuple[Task | None, Iterator[Task]]:
+#: ``_peek``'s answer for an empty input (None is a valid input).
+_NOTHING: Any = object()
+
+
+def _peek(tasks: Iterator[Any]) -> tuple[Any, Iterator[Any]]:
     """The first task (for checks before work starts) and an iterator that still has it."""
     try:
         first = next(tasks)
     except StopIteration:
-        return None, iter(())
+        return _NOTHING, iter(())
     return first, itertools.chain((first,), tasks)

@@ -63,3 +63,38 @@ def test_main_module_functions_work_without_a_file(method: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stderr == ""
     assert done.stdout == EXPECTED
+
+
+UNGUARDED = textwrap.dedent(
+    """
+    import os, sys
+    import poolwise
+
+    with open(sys.argv[2], "a") as log:  # top-level code: runs once per execution
+        log.write(f"{os.getpid()}\\n")
+
+    def double(x):
+        return 2 * x
+
+    # no `if __name__ == "__main__":` guard
+    with poolwise.Pool("processes", 2, start_method=sys.argv[1]) as pool:
+        print(pool.map(double, range(5)))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_workers_do_not_rerun_the_main_script(tmp_path: Path, method: str) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    log = tmp_path / "runs.log"
+    done = subprocess.run(
+        [sys.executable, str(script), method, str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stderr == ""
+    assert done.stdout == "[0, 2, 4, 6, 8]\n"
+    assert len(log.read_text().split()) == 1  # the parent ran it; no worker did

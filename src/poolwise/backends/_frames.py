@@ -45,8 +45,8 @@ RESULT: Final = 10  # key = chunk id, body = pickled (offset, values, errors, se
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
 
 #: Prefix of a CHUNK body: function token, first task to run, input index of task 0 (-1 for
-#: none), and whether some tasks are ``transport.Unsent`` markers.
-CHUNK_PREFIX: Final = struct.Struct("!qQq?")
+#: none), whether some tasks are ``transport.Unsent`` markers, whether tasks are unary.
+CHUNK_PREFIX: Final = struct.Struct("!qQq??")
 
 
 def encode(kind: int, key: int, body: bytes = b"") -> list[bytes]:

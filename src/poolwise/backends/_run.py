@@ -25,17 +25,19 @@ POSITION, STARTED = 0, 1
 
 def run_tasks(
     fn: Callable[..., Any],
-    tasks: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
+    tasks: Sequence[Any],
     flush: Callable[[int, list[Any], dict[int, BaseException] | None, float], None],
     *,
     start: int = 0,
     where: Any = None,  # a memoryview of doubles (typeshed has no type that fits it)
     passthrough: tuple[type[BaseException], ...] = (),
+    unary: bool = False,
 ) -> None:
     """Call ``fn`` on each task from ``start``; every outcome reaches ``flush`` exactly once.
 
     ``flush(offset, values, errors, seconds)`` receives the outcomes of
     ``tasks[offset:offset + len(values)]``, at least every ``FLUSH_SECONDS`` and at the end.
+    Tasks are ``(args, kwargs)`` pairs, or single arguments when ``unary``.
 
     Before each task its position and start time go into ``where`` (shared memory for a
     process worker), so whoever watches the worker knows what runs. An exception from
@@ -54,9 +56,12 @@ def run_tasks(
         if where is not None:
             where[POSITION] = position
             where[STARTED] = monotonic()
-        args, kwargs = tasks[position]
         try:
-            append(fn(*args, **kwargs))
+            if unary:
+                append(fn(tasks[position]))
+            else:
+                args, kwargs = tasks[position]
+                append(fn(*args, **kwargs))
         except passthrough:
             if values:
                 flush(offset, values, errors, clock() - last)

@@ -55,6 +55,8 @@ def _parent_alive(parent_pid: int) -> bool:
 
 
 def _call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, except that a task whose (first) argument is an Unsent marker raises."""
+
     def call(*args: Any, **kwargs: Any) -> Any:
         if args and type(args[0]) is Unsent:
             raise args[0].error
@@ -149,7 +151,7 @@ def _run_chunk(
     where: memoryview[float],
     result_fd: int,
 ) -> None:
-    token, start, first_index, has_unsent = _frames.CHUNK_PREFIX.unpack_from(body)
+    token, start, first_index, has_unsent, unary = _frames.CHUNK_PREFIX.unpack_from(body)
     tasks = loads(memoryview(body)[_frames.CHUNK_PREFIX.size :])
     fn = functions[token]
     if has_unsent:
@@ -162,5 +164,5 @@ def _run_chunk(
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     state[STATE_CHUNK] = chunk_id
-    run_tasks(fn, tasks, flush, start=start, where=where)
+    run_tasks(fn, tasks, flush, start=start, where=where, unary=unary)
     state[STATE_CHUNK] = -1

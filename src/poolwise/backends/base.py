@@ -55,17 +55,22 @@ class ChunkSink(Protocol):
 class Chunk:
     """Tasks that travel to one worker together, with the sink their outcomes go to."""
 
-    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks")
+    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks", "unary")
 
     def __init__(
         self,
         fn: Callable[..., Any],
-        tasks: Sequence[Task],
+        tasks: Sequence[Any],
         first_index: int | None,
         sink: ChunkSink,
+        *,
+        unary: bool = False,
     ) -> None:
         self.fn = fn
+        #: ``(args, kwargs)`` pairs; or, when ``unary``, the single argument of each call,
+        #: which saves building, pickling and unpacking two tuples per tiny task.
         self.tasks = tasks
+        self.unary = unary
         #: Input index of ``tasks[0]``; None for a lone ``submit``.
         self.first_index = first_index
         self.sink = sink
@@ -74,6 +79,11 @@ class Chunk:
 
     def __len__(self) -> int:
         return len(self.tasks)
+
+    def task(self, offset: int) -> Task:
+        """``(args, kwargs)`` of the task at ``offset``, whatever the chunk's form."""
+        item = self.tasks[offset]
+        return ((item,), {}) if self.unary else item
 
     def index_of(self, offset: int) -> int | None:
         """The input index of ``tasks[offset]``, for error messages."""

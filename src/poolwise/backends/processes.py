@@ -38,6 +38,7 @@ from ..errors import InitializerFailed, NotPicklable, PoolClosed, PoolwiseError,
 from ..system import default_start_method
 from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
 from . import _frames, _worker
+from ._popen import worker_process_class
 from .base import Backend, Chunk, WorkerOptions
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class ProcessBackend(Backend):
         super().__init__(workers, options)
         method = options.start_method or default_start_method()
         self._context: Any = multiprocessing.get_context(method)
+        self._process_class = worker_process_class(method)
         if method == "forkserver":
             _preload_worker_module()
         self.start_method = method
@@ -209,21 +211,22 @@ class ProcessBackend(Backend):
         except Exception:
             pass
         # Find the tasks that fail and send a marker in their place; the rest still run.
-        sendable: list[Task | tuple[tuple[Unsent], dict[str, Any]]] = []
-        for offset, task in enumerate(tasks):
+        sendable: list[Any] = []
+        for offset, item in enumerate(tasks):
             try:
-                dumps(task)
+                dumps(item)
             except Exception as exc:
                 index = chunk.index_of(offset)
                 label = "input" if index is None else f"input #{index}"
-                error = find_unpicklable(task[0], f"{label} args") or find_unpicklable(
-                    task[1], f"{label} kwargs"
+                args, kwargs = chunk.task(offset)
+                error = find_unpicklable(args, f"{label} args") or find_unpicklable(
+                    kwargs, f"{label} kwargs"
                 )
                 if error is None:
                     error = NotPicklable(label, "task", f"{type(exc).__name__}: {exc}")
-                sendable.append(((Unsent(error),), {}))
+                sendable.append(Unsent(error) if chunk.unary else ((Unsent(error),), {}))
             else:
-                sendable.append(task)
+                sendable.append(item)
         return dumps(sendable), True
 
     def submit(self, chunk: Chunk) -> None:
@@ -393,7 +396,7 @@ class ProcessBackend(Backend):
         result_reader, result_writer = self._context.Pipe(duplex=False)
         state = self._context.RawArray("d", _worker.STATE_SIZE)
         state[_worker.STATE_CHUNK] = -1
-        process = self._context.Process(
+        process = self._process_class(
             target=_worker.main,
             args=(task_reader, result_writer, state, os.getpid(), self._initializer),
             name=f"poolwise-worker-{self._counters['workers_started']}",
@@ -422,7 +425,11 @@ class ProcessBackend(Backend):
             self._queue_frame(worker, _frames.FN, job.token, job.fn_bytes)
         first_index = job.chunk.first_index
         prefix = _frames.CHUNK_PREFIX.pack(
-            job.token, job.start, -1 if first_index is None else first_index, job.has_unsent
+            job.token,
+            job.start,
+            -1 if first_index is None else first_index,
+            job.has_unsent,
+            job.chunk.unary,
         )
         header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, len(prefix) + len(job.data))
         worker.outbox.extend((header, prefix, job.data))

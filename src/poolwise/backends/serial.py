@@ -39,7 +39,13 @@ class SerialBackend(Backend):
         if self._init_error is not None:
             raise self._init_error
         if chunk.begin():
-            run_tasks(chunk.fn, chunk.tasks, chunk.deliver, passthrough=(KeyboardInterrupt,))
+            run_tasks(
+                chunk.fn,
+                chunk.tasks,
+                chunk.deliver,
+                passthrough=(KeyboardInterrupt,),
+                unary=chunk.unary,
+            )
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         self._closed = True

@@ -70,7 +70,7 @@ class ThreadBackend(Backend):
             if chunk is None:
                 return
             if chunk.begin():
-                run_tasks(chunk.fn, chunk.tasks, chunk.deliver)
+                run_tasks(chunk.fn, chunk.tasks, chunk.deliver, unary=chunk.unary)
             del chunk  # drop fn, arguments and results before waiting (cpython issue16284)
             self._idle.release()
 
