@@ -209,6 +209,22 @@ class Pool:
             fn, (iterable,), timeout, chunksize, ordered, progress, retries, True
         ).collect()
 
+    def istarmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[object]],
+        *,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: bool = False,
+        retries: int = 0,
+    ) -> Iterator[R]:
+        """Lazily ``fn(*args)`` for each ``args`` in ``iterable`` (``starmap`` as ``imap``)."""
+        return iter(
+            self._start(fn, (iterable,), timeout, chunksize, ordered, progress, retries, True)
+        )
+
     def _start(
         self,
         fn: Callable[..., R],

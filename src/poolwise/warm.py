@@ -126,6 +126,19 @@ class _Lease(Iterator[R]):
         self.close()
 
 
+def _on_warm_pool(
+    mode: str, workers: int | None, start: Callable[[Pool], Iterator[R]]
+) -> _Lease[R]:
+    """Start a run on the warm pool for (mode, workers); the lease gives the pool back."""
+    key, pool = _acquire(mode, workers)
+    try:
+        results = start(pool)
+    except BaseException:
+        _release(key, pool, broken=False)
+        raise
+    return _Lease(key, pool, results)
+
+
 def imap(
     fn: Callable[..., R],
     *iterables: Iterable[object],
@@ -141,9 +154,10 @@ def imap(
 
     .. versionadded:: 0.1
     """
-    key, pool = _acquire(mode, workers)
-    try:
-        results = pool.imap(
+    return _on_warm_pool(
+        mode,
+        workers,
+        lambda pool: pool.imap(
             fn,
             *iterables,
             timeout=timeout,
@@ -151,11 +165,8 @@ def imap(
             ordered=ordered,
             progress=progress,
             retries=retries,
-        )
-    except BaseException:
-        _release(key, pool, broken=False)
-        raise
-    return _Lease(key, pool, results)
+        ),
+    )
 
 
 def map(
@@ -220,22 +231,18 @@ def starmap(
 
     .. versionadded:: 0.1
     """
-    key, pool = _acquire(mode, workers)
-    broken = False
-    try:
-        return pool.starmap(
-            fn,
-            iterable,
-            timeout=timeout,
-            chunksize=chunksize,
-            ordered=ordered,
-            progress=progress,
-            retries=retries,
+    return list(
+        _on_warm_pool(
+            mode,
+            workers,
+            lambda pool: pool.istarmap(
+                fn,
+                iterable,
+                timeout=timeout,
+                chunksize=chunksize,
+                ordered=ordered,
+                progress=progress,
+                retries=retries,
+            ),
         )
-    except Exception:
-        raise
-    except BaseException:
-        broken = True
-        raise
-    finally:
-        _release(key, pool, broken)
+    )

@@ -40,6 +40,11 @@ def test_starmap_unpacks_each_item(pool: poolwise.Pool) -> None:
     assert pool.starmap(pow, [(2, 3), (3, 2), (10, 0)]) == [8, 9, 1]
 
 
+def test_istarmap_is_lazy_starmap(pool: poolwise.Pool) -> None:
+    pairs = ((x, 2) for x in itertools.count())
+    assert list(itertools.islice(pool.istarmap(pow, pairs), 4)) == [0, 1, 4, 9]
+
+
 def test_imap_unordered_yields_every_result_once(pool: poolwise.Pool) -> None:
     assert sorted(pool.imap_unordered(square, range(100))) == [x * x for x in range(100)]
 

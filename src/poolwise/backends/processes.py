@@ -256,8 +256,16 @@ class ProcessBackend(Backend):
             os.write(self._wake_w, b"\0")
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
+        self._stop(wait=wait, cancel_pending=cancel_pending, kill=False)
+
+    def terminate(self) -> None:
+        self._stop(wait=True, cancel_pending=True, kill=True)
+
+    def _stop(self, *, wait: bool, cancel_pending: bool, kill: bool) -> None:
+        """Close; cancel what waits if asked; let the dispatcher stop (or kill) the workers."""
         with self._lock:
             self._closed = True
+            self._terminating = self._terminating or kill
             cancelled = self._take_all_pending() if cancel_pending else []
             thread = self._thread
         for job in cancelled:
@@ -267,21 +275,6 @@ class ProcessBackend(Backend):
             return
         self._wake()
         if wait and thread is not threading.current_thread():
-            thread.join()
-
-    def terminate(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._terminating = True
-            cancelled = self._take_all_pending()
-            thread = self._thread
-        for job in cancelled:
-            self._cancel_job(job)
-        if thread is None:
-            self._close_fds()
-            return
-        self._wake()
-        if thread is not threading.current_thread():
             thread.join()
 
     def _take_all_pending(self) -> list[_Job]:
