@@ -78,11 +78,14 @@ class WorkerCrashed(PoolwiseError):
         signal: int | None,
         task_index: int | None,
         pid: int | None = None,
+        note: str | None = None,
     ) -> None:
         self.exitcode = exitcode
         self.signal = signal
         self.task_index = task_index
         self.pid = pid
+        #: Why this outcome was given to a task other than the one running, if it was.
+        self.note = note
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -101,12 +104,15 @@ class WorkerCrashed(PoolwiseError):
             )
         elif self.signal == _signal.SIGSEGV:
             advice = "SIGSEGV is a crash in C code (an extension module or ctypes)"
-        return f"{worker} {how}{task}; {advice}"
+        message = f"{worker} {how}{task}; {advice}"
+        return message if self.note is None else f"{self.note}: {message}"
 
     def __reduce__(
         self,
-    ) -> tuple[type[WorkerCrashed], tuple[int | None, int | None, int | None, int | None]]:
-        return (type(self), (self.exitcode, self.signal, self.task_index, self.pid))
+    ) -> tuple[
+        type[WorkerCrashed], tuple[int | None, int | None, int | None, int | None, str | None]
+    ]:
+        return (type(self), (self.exitcode, self.signal, self.task_index, self.pid, self.note))
 
 
 class NotPicklable(PoolwiseError, TypeError):

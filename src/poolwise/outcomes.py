@@ -112,6 +112,7 @@ class MapRun:
         *,
         ordered: bool,
         unary: bool = False,
+        timeout: float | None = None,
         on_outcomes: Callable[[int, int], None] | None = None,
     ) -> None:
         self._backend = backend
@@ -121,6 +122,7 @@ class MapRun:
         self._stats = stats
         self._ordered = ordered
         self._unary = unary
+        self._timeout = timeout
         self._on_outcomes = on_outcomes
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
@@ -191,7 +193,9 @@ class MapRun:
                 if not tasks:
                     exhausted = True
                     break
-                chunk = Chunk(self._fn, tasks, next_index, self, unary=self._unary)
+                chunk = Chunk(
+                    self._fn, tasks, next_index, self, unary=self._unary, timeout=self._timeout
+                )
                 next_index += len(tasks)
                 receiving += 1
                 self._stats.add_submitted(len(tasks))

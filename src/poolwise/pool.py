@@ -119,8 +119,6 @@ class Pool:
 
     @staticmethod
     def _check_later(timeout: float | None, retries: int, progress: bool) -> None:
-        if timeout is not None:
-            _not_yet("timeout", timeout, 4)
         if retries:
             _not_yet("retries", retries, 4)
         if progress:
@@ -144,7 +142,8 @@ class Pool:
         self._check_open()
         future: Future[R] = Future()
         self._stats.add_submitted(1)
-        self._backend.submit(Chunk(fn, [(args, kwargs)], None, FutureSink(future, self._stats)))
+        sink = FutureSink(future, self._stats)
+        self._backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
         return future
 
     def map(
@@ -238,7 +237,10 @@ class Pool:
     ) -> MapRun:
         """Check everything, then return the run; it works when iterated or collected."""
         _checks.check_callable(fn)
-        self._check_later(_checks.check_timeout(timeout), _checks.check_retries(retries), progress)
+        timeout = _checks.check_timeout(timeout)
+        if timeout is None:
+            timeout = self._timeout
+        self._check_later(timeout, _checks.check_retries(retries), progress)
         fixed = _checks.check_chunksize(chunksize)
         self._check_open()
         tasks, total, unary = _tasks_from(iterables, star)
@@ -255,7 +257,16 @@ class Pool:
             fixed=fixed,
             limit=self._options.max_tasks_per_worker,
         )
-        return MapRun(self._backend, fn, tasks, chunker, self._stats, ordered=ordered, unary=unary)
+        return MapRun(
+            self._backend,
+            fn,
+            tasks,
+            chunker,
+            self._stats,
+            ordered=ordered,
+            unary=unary,
+            timeout=timeout,
+        )
 
     # -- lifetime ---------------------------------------------------------------------
 

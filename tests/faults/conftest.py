@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support import wait_until, worker_processes
 
+from poolwise.warm import shutdown_warm_pools
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -33,7 +35,12 @@ def _temp_files() -> set[str]:
 
 
 def _poolwise_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("poolwise-") and t.is_alive()]
+    # The warm-pool reaper is one thread for the whole process and never runs user code.
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("poolwise-") and t.name != "poolwise-warm-reaper" and t.is_alive()
+    ]
 
 
 def _stack(thread: threading.Thread) -> str:
@@ -47,6 +54,7 @@ def no_leaks() -> Iterator[None]:
     shm_before = _shm()
     temp_before = _temp_files()
     yield
+    shutdown_warm_pools()  # kept warm on purpose; a test that used them is done with them
     wait_until(lambda: not worker_processes(), what=f"worker processes left: {worker_processes()}")
     leaked = [t for t in _poolwise_threads() if t not in threads_before]
     if leaked:

@@ -53,3 +53,36 @@ def count_and_fail(path: str) -> None:
 
 def pid(_: object = None) -> int:
     return os.getpid()
+
+
+def spin_on(x: int, bad: int = 3) -> int:
+    """A pure-Python loop that never ends, for input ``bad``."""
+    if x == bad:
+        while True:
+            pass
+    return x
+
+
+def sleep_on(x: int, bad: int = 3) -> int:
+    """Blocked in C (time.sleep) for an hour, for input ``bad``."""
+    if x == bad:
+        time.sleep(3600)
+    return x
+
+
+def stubborn_sleep_on(x: int, bad: int = 3) -> int:
+    """Ignores SIGTERM, then blocks, for input ``bad``: only SIGKILL stops it."""
+    if x == bad:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(3600)
+    return x
+
+
+def started_then_spin(path: str) -> None:
+    """Write time.monotonic() (comparable across processes) to ``path``, then spin."""
+    Path(path + ".tmp").write_text(repr(time.monotonic()))
+    os.replace(path + ".tmp", path)
+    while True:
+        pass

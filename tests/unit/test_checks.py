@@ -100,8 +100,6 @@ def test_modes_not_built_yet_say_what_is_available() -> None:
 
 
 def test_features_of_later_issues_refuse_instead_of_ignoring() -> None:
-    with pytest.raises(NotImplementedError, match="issue #4"):
-        poolwise.map(_tracked, [1], mode="serial", timeout=1)
     with pytest.raises(NotImplementedError, match="issue #6"):
         poolwise.map(_tracked, [1], mode="serial", progress=True)
     assert CALLS == []

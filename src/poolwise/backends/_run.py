@@ -54,8 +54,10 @@ def run_tasks(
     end = len(tasks)
     for position in range(start, end):
         if where is not None:
-            where[POSITION] = position
+            # Start time first, then position: a watcher that reads position, start,
+            # position and sees the same position twice has that task's start time.
             where[STARTED] = monotonic()
+            where[POSITION] = position
         try:
             if unary:
                 append(fn(tasks[position]))

@@ -55,7 +55,7 @@ class ChunkSink(Protocol):
 class Chunk:
     """Tasks that travel to one worker together, with the sink their outcomes go to."""
 
-    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks", "unary")
+    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks", "timeout", "unary")
 
     def __init__(
         self,
@@ -65,8 +65,11 @@ class Chunk:
         sink: ChunkSink,
         *,
         unary: bool = False,
+        timeout: float | None = None,
     ) -> None:
         self.fn = fn
+        #: Seconds each task may run; the backend stops a task that runs longer.
+        self.timeout = timeout
         #: ``(args, kwargs)`` pairs; or, when ``unary``, the single argument of each call,
         #: which saves building, pickling and unpacking two tuples per tiny task.
         self.tasks = tasks

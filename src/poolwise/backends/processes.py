@@ -30,11 +30,20 @@ import itertools
 import multiprocessing
 import os
 import selectors
+import signal
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import InitializerFailed, NotPicklable, PoolClosed, PoolwiseError, WorkerCrashed
+from ..errors import (
+    InitializerFailed,
+    NotPicklable,
+    PoolClosed,
+    PoolwiseError,
+    TaskTimeout,
+    WorkerCrashed,
+)
 from ..system import default_start_method
 from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
 from . import _frames, _worker
@@ -58,6 +67,11 @@ FN_CACHE_SIZE = 64
 READ_SIZE = 1 << 20
 #: Seconds to wait for a worker to exit after STOP before killing it.
 STOP_GRACE = 5.0
+#: Seconds between SIGTERM and SIGKILL for a worker whose task timed out. The contract is
+#: "stopped within timeout + 0.5 s"; this leaves 0.3 s for detection and reaping.
+TERM_GRACE = 0.2
+#: How often to look at a worker that holds a timed chunk it has not started yet (seconds).
+START_POLL = 0.05
 
 _LIVE: weakref.WeakSet[ProcessBackend] = weakref.WeakSet()
 
@@ -95,6 +109,7 @@ class _Worker:
         "assigned",
         "exitcode",
         "gone",
+        "kill_at",
         "outbox",
         "parser",
         "pid",
@@ -104,6 +119,7 @@ class _Worker:
         "running",
         "state",
         "stop_sent",
+        "stopping_task",
         "task_conn",
         "tokens",
         "watching_writes",
@@ -131,6 +147,10 @@ class _Worker:
         self.gone = False
         self.watching_writes = False
         self.exitcode: int | None = None
+        #: (chunk id, position) of the task it is being stopped for (timeout), if any.
+        self.stopping_task: tuple[int, int] | None = None
+        #: When to send SIGKILL if SIGTERM has not ended it.
+        self.kill_at: float | None = None
 
 
 class ProcessBackend(Backend):
@@ -171,11 +191,18 @@ class ProcessBackend(Backend):
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self._workers: dict[int, _Worker] = {}
+        #: Workers holding a chunk with a timeout: the only ones whose clocks we read.
+        self._timed: set[_Worker] = set()
         #: Workers that take new work (started, not retiring): compared with ``workers``.
         self._active = 0
         self._free: collections.deque[_Worker] = collections.deque()
         self._thread: threading.Thread | None = None
-        self._counters = {"workers_started": 0, "workers_crashed": 0, "workers_retired": 0}
+        self._counters = {
+            "workers_started": 0,
+            "workers_crashed": 0,
+            "workers_retired": 0,
+            "tasks_timed_out": 0,
+        }
         _LIVE.add(self)
 
     # -- caller side -------------------------------------------------------------------
@@ -304,7 +331,7 @@ class ProcessBackend(Backend):
                 self._dispatch()
                 if self._closed and self._finished():
                     return
-                for key, mask in self._selector.select():
+                for key, mask in self._selector.select(self._check_deadlines()):
                     key.data(mask)
         except BaseException as exc:
             # A bug here must not hang callers: every task still waiting gets the error.
@@ -314,6 +341,50 @@ class ProcessBackend(Backend):
             self._kill_all(error)
         finally:
             self._close_fds()
+
+    def _check_deadlines(self) -> float | None:
+        """Stop workers whose task ran past its timeout; seconds until the next deadline."""
+        if not self._timed:
+            return None
+        now = time.monotonic()
+        nearest: float | None = None
+        for worker in list(self._timed):
+            wait = self._check_worker_deadline(worker, now)
+            if wait is not None and (nearest is None or wait < nearest):
+                nearest = wait
+        return nearest
+
+    def _check_worker_deadline(self, worker: _Worker, now: float) -> float | None:
+        if worker.gone or not worker.running:
+            self._timed.discard(worker)
+            return None
+        if worker.kill_at is not None:  # SIGTERM sent: SIGKILL once the grace is over
+            if now < worker.kill_at:
+                return worker.kill_at - now
+            worker.kill_at = None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+            return None
+        head = worker.running[0]
+        timeout = head.chunk.timeout
+        if timeout is None or worker.stopping_task is not None:
+            return None
+        state = worker.state
+        chunk_id, position = state[_worker.STATE_CHUNK], state[_worker.STATE_POSITION]
+        started = state[_worker.STATE_STARTED]
+        if chunk_id != head.chunk_id:
+            return START_POLL  # not started yet
+        if (position, chunk_id) != (state[_worker.STATE_POSITION], state[_worker.STATE_CHUNK]):
+            return 0.001  # caught it between two tasks; look again
+        deadline = float(started) + timeout
+        if now < deadline:
+            return deadline - now
+        worker.stopping_task = (head.chunk_id, int(position))
+        worker.kill_at = now + TERM_GRACE
+        self._counters["tasks_timed_out"] += 1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGTERM)
+        return TERM_GRACE
 
     def _finished(self) -> bool:
         """Closed, nothing pending: stop idle workers; True once all have exited."""
@@ -427,6 +498,8 @@ class ProcessBackend(Backend):
         header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, len(prefix) + len(job.data))
         worker.outbox.extend((header, prefix, job.data))
         worker.running.append(job)
+        if job.chunk.timeout is not None:
+            self._timed.add(worker)
         worker.assigned += len(job.chunk) - job.start
         self._flush(worker)
 
@@ -556,6 +629,7 @@ class ProcessBackend(Backend):
     def _forget_worker(self, worker: _Worker) -> None:
         self._mark_retiring(worker)
         self._workers.pop(worker.pid, None)
+        self._timed.discard(worker)
         for fd in (worker.result_conn.fileno(), worker.process.sentinel):
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(fd)
@@ -576,15 +650,19 @@ class ProcessBackend(Backend):
         position = chunk.delivered
         if state[_worker.STATE_CHUNK] == head.chunk_id:
             position = max(position, int(state[_worker.STATE_POSITION]))
-        signal = -exitcode if exitcode is not None and exitcode < 0 else None
-        code = exitcode if signal is None else None
+        signum = -exitcode if exitcode is not None and exitcode < 0 else None
+        code = exitcode if signum is None else None
         start = chunk.delivered
         # Tasks from `start` to `position - 1` finished, but their results died with the
-        # worker before the next flush; like the crashed task itself, their outcome is the
-        # crash (naming the task that was running), never a silent re-run.
+        # worker before the next flush; like the task that was running, their outcome is
+        # the crash (naming the task that was running), never a silent re-run.
         count = position - start + 1
-        crash = WorkerCrashed(code, signal, chunk.index_of(position), worker.pid)
+        timed_out = worker.stopping_task == (head.chunk_id, position)
+        note = f"stopped because task #{chunk.index_of(position)} timed out" if timed_out else None
+        crash = WorkerCrashed(code, signum, chunk.index_of(position), worker.pid, note)
         errors: dict[int, BaseException] = dict.fromkeys(range(count), crash)
+        if timed_out and chunk.timeout is not None:
+            errors[count - 1] = TaskTimeout(chunk.timeout, chunk.index_of(position))
         chunk.deliver(start, [None] * count, errors, 0.0)
         requeue = list(worker.running)
         worker.running.clear()

@@ -1,28 +1,43 @@
 """Threads: workers are threads of this process, fed from one queue.
 
-    submit ──> SimpleQueue[Chunk] ──> worker thread: begin, run_tasks, deliver
-                                      (started on demand, up to ``workers``)
+    submit ──> SimpleQueue[(Chunk, start)] ──> worker thread: begin, run, deliver
+                                               (started on demand, up to ``workers``)
 
-Threads share the caller's memory, so nothing is pickled; a chunk's function and
-arguments are used as they are.
+Threads share the caller's memory, so nothing is pickled. A chunk with a timeout runs one
+task at a time under a watchdog (``_interrupt.py``): when a task runs past its deadline
+the caller gets ``TaskTimeout`` at once, the rest of the chunk goes back to the queue, a
+replacement thread starts so capacity stays, and the old thread gets an asynchronous
+``StopTask`` (it stops at its next bytecode, or when it returns from C).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import ClassVar
 
-from ..errors import InitializerFailed, PoolClosed
+from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from ._init import run_initializer
+from ._interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
 from ._run import run_tasks
 from .base import Backend, Chunk, WorkerOptions
 
 __all__ = ["ThreadBackend"]
 
+_Item = tuple[Chunk, int]  # a chunk and the position to start at
+
+
+class _Worker:
+    __slots__ = ("thread", "watch")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.watch: TaskWatch | None = None  # set by the thread itself when it starts
+
 
 class ThreadBackend(Backend):
-    """A thread pool of our own, so that a later change can stop and replace one worker."""
+    """A thread pool of our own, so that a timed-out task's thread can be stopped and replaced."""
 
     mode: ClassVar[str] = "threads"
     #: Measured on 2 cores: a SimpleQueue hand-off plus the delivery is about 10-30 us.
@@ -30,12 +45,15 @@ class ThreadBackend(Backend):
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         super().__init__(workers, options)
-        self._queue: queue.SimpleQueue[Chunk | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
+        self._workers: list[_Worker] = []
+        self._active = 0  # workers not abandoned
         self._closed = False
         self._init_error: InitializerFailed | None = None
+        self._watchdog: Watchdog | None = None
+        self._timed_out = 0
 
     @classmethod
     def workers_for(cls, requested: int | None, cpus: int) -> int:
@@ -48,66 +66,123 @@ class ThreadBackend(Backend):
                 raise self._init_error
             if self._closed:
                 raise PoolClosed()
-            self._queue.put(chunk)
+            if chunk.timeout is not None and self._watchdog is None:
+                self._watchdog = Watchdog(self._on_timeout, "poolwise-threads-watchdog")
+            self._queue.put((chunk, 0))
             # An idle thread will take it; otherwise start one while under the limit.
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self.workers:
-                thread = threading.Thread(
-                    target=self._work,
-                    name=f"poolwise-threads-{len(self._threads)}",
-                    daemon=True,
-                )
-                self._threads.append(thread)
-                thread.start()
+            if not self._idle.acquire(blocking=False):
+                self._start_worker()
+
+    def _start_worker(self) -> None:
+        """Start a worker thread if under the limit (call with the lock held)."""
+        if self._active >= self.workers or self._closed:
+            return
+        thread = threading.Thread(
+            target=self._work, name=f"poolwise-threads-{len(self._workers)}", daemon=True
+        )
+        worker = _Worker(thread)
+        self._workers.append(worker)
+        self._active += 1
+        thread.start()
 
     def _work(self) -> None:
+        worker = next(w for w in self._workers if w.thread is threading.current_thread())
+        watch = worker.watch = TaskWatch(threading.get_ident())
         try:
             run_initializer(self.options)
         except InitializerFailed as exc:
             self._break(exc)
             return
-        while True:
-            chunk = self._queue.get()
-            if chunk is None:
-                return
-            if chunk.begin():
-                run_tasks(chunk.fn, chunk.tasks, chunk.deliver, unary=chunk.unary)
-            del chunk  # drop fn, arguments and results before waiting (cpython issue16284)
-            self._idle.release()
+        try:
+            while not watch.abandoned:
+                item = self._queue.get()
+                if item is None:
+                    return
+                chunk, start = item
+                self._run(chunk, start, watch)
+                del chunk, item  # drop fn, arguments and results while idle (issue16284)
+                if not watch.abandoned:
+                    self._idle.release()
+        except StopTask:
+            return  # the watchdog gave up on this thread and replaced it
+
+    def _run(self, chunk: Chunk, start: int, watch: TaskWatch) -> None:
+        if start == 0 and not chunk.begin():
+            return
+        if chunk.timeout is None:
+            run_tasks(chunk.fn, chunk.tasks, chunk.deliver, start=start, unary=chunk.unary)
+            return
+        assert self._watchdog is not None
+        self._watchdog.watch(watch)
+        try:
+            run_timed_tasks(chunk, start, watch, chunk.deliver)
+        finally:
+            self._watchdog.unwatch(watch)
+
+    def _on_timeout(self, watch: TaskWatch) -> None:
+        """Called by the watchdog, under ``watch.lock``, for a task past its deadline."""
+        chunk = watch.chunk
+        assert chunk is not None
+        assert chunk.timeout is not None
+        position = watch.position
+        watch.abandoned = True
+        error = TaskTimeout(chunk.timeout, chunk.index_of(position))
+        chunk.deliver(position, [None], {0: error}, time.monotonic() - watch.started)
+        with self._lock:
+            self._timed_out += 1
+            self._active -= 1
+            if position + 1 < len(chunk):
+                self._queue.put((chunk, position + 1))
+            self._start_worker()  # capacity stays, even while the old thread is stuck in C
+        raise_in_thread(watch.ident, StopTask)
 
     def _break(self, exc: InitializerFailed) -> None:
         """An initializer failed: fail everything queued, refuse more; no retry loop."""
         with self._lock:
             self._init_error = exc
             self._closed = True
-        for chunk in self._drain():
+        for chunk, _ in self._drain():
             chunk.fail_rest(lambda _offset: exc)
 
-    def _drain(self) -> list[Chunk]:
-        chunks: list[Chunk] = []
+    def _drain(self) -> list[_Item]:
+        items: list[_Item] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return chunks
+                return items
             if item is not None:
-                chunks.append(item)
+                items.append(item)
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
+            workers = list(self._workers)
         if cancel_pending:
-            for chunk in self._drain():
-                chunk.cancel()
-        for _ in threads:
+            for chunk, start in self._drain():
+                if start == 0:
+                    chunk.cancel()
+                else:  # the rest of a chunk whose task timed out: it had begun
+                    chunk.fail_rest(lambda _offset: PoolClosed())
+        for _ in workers:
             self._queue.put(None)
+        if self._watchdog is not None:
+            self._watchdog.close()
         if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+            for worker in workers:
+                stuck = worker.watch is not None and worker.watch.abandoned
+                if worker.thread is not threading.current_thread() and not stuck:
+                    worker.thread.join()
 
     def terminate(self) -> None:
         self.shutdown(wait=False, cancel_pending=True)
 
     def stats(self) -> dict[str, int]:
-        return {"threads_started": len(self._threads)}
+        abandoned = [w for w in self._workers if w.watch is not None and w.watch.abandoned]
+        still_running = sum(1 for w in abandoned if w.thread.is_alive())
+        return {
+            "threads_started": len(self._workers),
+            "tasks_timed_out": self._timed_out,
+            "threads_stopped": len(abandoned) - still_running,
+            "threads_still_running": still_running,
+        }

@@ -1,0 +1,208 @@
+"""Stopping a task that runs in a thread: an asynchronous exception and a watchdog.
+
+A thread cannot be killed, but CPython can raise an exception in it
+(``PyThreadState_SetAsyncExc``): it lands at the thread's next bytecode, so a pure-Python
+loop stops at once, and code blocked inside C (``time.sleep``, a socket read, a NumPy
+call) is stopped when it returns to Python. ``StopTask`` derives from BaseException so a
+task's own ``except Exception:`` does not swallow it.
+
+One ``Watchdog`` thread per pool watches the tasks of timed chunks: each runner publishes
+what it runs in a ``TaskWatch`` (under its lock), and the watchdog calls ``on_timeout``
+(under the same lock) for a task still running past its deadline.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..errors import TaskTimeout
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .base import Chunk
+
+__all__ = [
+    "StopTask",
+    "TaskWatch",
+    "Watchdog",
+    "clear_in_thread",
+    "raise_in_thread",
+    "run_timed_tasks",
+]
+
+
+class StopTask(BaseException):
+    """Raised inside a worker thread whose task ran past its timeout."""
+
+
+def raise_in_thread(ident: int, exc_type: type[BaseException]) -> bool:
+    """Schedule ``exc_type`` in the thread ``ident``; False if no such thread."""
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc_type)
+    )
+    return bool(done == 1)
+
+
+def clear_in_thread(ident: int) -> None:
+    """Drop an asynchronous exception scheduled for ``ident`` that has not landed yet."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+
+
+class TaskWatch:
+    """What one runner (a worker thread, or the caller in serial mode) is running now.
+
+    Every field changes under ``lock``; the runner sets ``running`` around each task and
+    the watchdog acts only while it is set, so a task gets exactly one outcome.
+    """
+
+    __slots__ = (
+        "abandoned",
+        "chunk",
+        "fired",
+        "ident",
+        "lock",
+        "position",
+        "running",
+        "started",
+    )
+
+    def __init__(self, ident: int) -> None:
+        self.lock = threading.Lock()
+        self.ident = ident
+        self.chunk: Chunk | None = None
+        self.position = 0
+        self.started = 0.0
+        self.running = False
+        #: The watchdog fired for the task at ``position``.
+        self.fired = False
+        #: The runner was given up on (threads): it must deliver nothing more and exit.
+        self.abandoned = False
+
+    def is_abandoned(self) -> bool:
+        # A method, not the attribute: the watchdog sets it from another thread.
+        return self.abandoned
+
+    def deadline(self) -> float | None:
+        chunk = self.chunk
+        if not self.running or chunk is None or chunk.timeout is None:
+            return None
+        return self.started + chunk.timeout
+
+
+class Watchdog:
+    """A thread that calls ``on_timeout(watch)`` for tasks running past their deadline."""
+
+    def __init__(self, on_timeout: Callable[[TaskWatch], None], name: str) -> None:
+        self._on_timeout = on_timeout
+        self._watches: set[TaskWatch] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def watch(self, watch: TaskWatch) -> None:
+        with self._cond:
+            self._watches.add(watch)
+            self._cond.notify()
+
+    def unwatch(self, watch: TaskWatch) -> None:
+        with self._cond:
+            self._watches.discard(watch)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                self._cond.wait(self._check(time.monotonic()))
+
+    def _check(self, now: float) -> float | None:
+        """Fire what is due; seconds until something could next be due (None: nothing)."""
+        wait: float | None = None
+        for watch in list(self._watches):
+            chunk = watch.chunk
+            if chunk is None or chunk.timeout is None:
+                continue
+            # A task that starts after this look has a deadline >= now + its timeout.
+            wait = chunk.timeout if wait is None else min(wait, chunk.timeout)
+            deadline = watch.deadline()
+            if deadline is None:
+                continue
+            if now < deadline:
+                wait = min(wait, deadline - now)
+                continue
+            with watch.lock:
+                if watch.running and not watch.fired and now >= watch.started + chunk.timeout:
+                    watch.fired = True
+                    self._on_timeout(watch)
+        return wait
+
+
+def run_timed_tasks(
+    chunk: Chunk,
+    start: int,
+    watch: TaskWatch,
+    flush: Callable[[int, list[object], dict[int, BaseException] | None, float], None],
+    *,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Run ``chunk.tasks[start:]`` one by one under ``watch``, flushing each outcome.
+
+    A task the watchdog fired for gets ``TaskTimeout`` here, unless the runner was
+    abandoned (threads: the watchdog delivered the timeout itself and requeued the rest);
+    then this returns at once and delivers nothing more.
+    """
+    fn, tasks, unary, timeout = chunk.fn, chunk.tasks, chunk.unary, chunk.timeout
+    assert timeout is not None
+    for position in range(start, len(tasks)):
+        with watch.lock:
+            if watch.is_abandoned():
+                return
+            watch.chunk = chunk
+            watch.position = position
+            watch.fired = False
+            watch.started = time.monotonic()
+            watch.running = True
+        began = time.perf_counter()
+        value: object = None
+        error: BaseException | None = None
+        timed_out = False
+        abandoned = False
+        try:
+            try:
+                if unary:
+                    value = fn(tasks[position])
+                else:
+                    args, kwargs = tasks[position]
+                    value = fn(*args, **kwargs)
+            except StopTask:
+                timed_out = True
+            except passthrough:
+                with watch.lock:
+                    watch.running = False
+                raise
+            except BaseException as exc:  # noqa: BLE001 - the task's outcome, whatever it is
+                error = exc
+            with watch.lock:
+                watch.running = False
+                if watch.fired:  # it may not have landed yet: make sure it never does
+                    clear_in_thread(watch.ident)
+                    timed_out = True
+                abandoned = watch.is_abandoned()
+        except StopTask:  # landed in this bookkeeping, after the task returned
+            timed_out = True
+            with watch.lock:
+                watch.running = False
+                abandoned = watch.is_abandoned()
+        if abandoned:
+            return
+        if timed_out:
+            value, error = None, TaskTimeout(timeout, chunk.index_of(position))
+        flush(position, [value], None if error is None else {0: error}, time.perf_counter() - began)
