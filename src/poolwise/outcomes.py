@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.base import Chunk
 from .errors import PoolClosed
+from .retrying import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,10 +37,24 @@ __all__ = ["FutureSink", "MapRun", "PoolStats"]
 WINDOW_PER_WORKER = 4
 
 
+#: How many retried input indexes a report lists (the count is always complete).
+RETRIED_LISTED = 1000
+
+
 class PoolStats:
     """Counters shared by every run of one pool; updated from worker-facing threads."""
 
-    __slots__ = ("_lock", "chunksize", "done", "failed", "started", "submitted", "task_seconds")
+    __slots__ = (
+        "_lock",
+        "chunksize",
+        "done",
+        "failed",
+        "retried",
+        "retried_inputs",
+        "started",
+        "submitted",
+        "task_seconds",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -47,6 +62,8 @@ class PoolStats:
         self.submitted = 0
         self.done = 0
         self.failed = 0
+        self.retried = 0
+        self.retried_inputs: list[int] = []
         self.task_seconds = 0.0
         self.chunksize: int | None = None
 
@@ -60,18 +77,30 @@ class PoolStats:
             self.failed += failed
             self.task_seconds += seconds
 
+    def add_retry(self, index: int | None) -> None:
+        with self._lock:
+            self.retried += 1
+            if index is not None and len(self.retried_inputs) < RETRIED_LISTED:
+                self.retried_inputs.append(index)
+
 
 class FutureSink:
-    """Outcome of a lone ``submit``: the Future the caller holds."""
+    """Outcome of a lone ``submit``: the Future the caller holds (after any retries)."""
 
-    __slots__ = ("future", "stats")
+    __slots__ = ("backend", "future", "policy", "runs", "stats")
 
-    def __init__(self, future: Future[Any], stats: PoolStats) -> None:
+    def __init__(
+        self, future: Future[Any], stats: PoolStats, backend: Backend, policy: RetryPolicy
+    ) -> None:
         self.future = future
         self.stats = stats
+        self.backend = backend
+        self.policy = policy
+        self.runs = 0
 
     def begin(self, chunk: Chunk) -> bool:
-        return self.future.set_running_or_notify_cancel()
+        self.runs += 1
+        return self.runs > 1 or self.future.set_running_or_notify_cancel()
 
     def cancel(self, chunk: Chunk) -> None:
         self.future.cancel()
@@ -89,6 +118,13 @@ class FutureSink:
     ) -> None:
         if not values:
             return
+        if errors and self.policy.wants(errors[0], self.runs):
+            self.stats.add_retry(None)
+            try:
+                self.backend.submit(Chunk(chunk.fn, chunk.tasks, None, self, timeout=chunk.timeout))
+            except BaseException as exc:  # noqa: BLE001 - the pool closed: that is the outcome
+                self.future.set_exception(exc)
+            return
         self.stats.add_outcomes(1, 1 if errors else 0, seconds)
         if errors:
             self.future.set_exception(errors[0])
@@ -97,6 +133,8 @@ class FutureSink:
 
 
 _Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float]
+#: Outcomes of consecutive inputs: first input index, values, errors by position.
+_Run = tuple[int, list[Any], "dict[int, BaseException] | None"]
 
 
 class MapRun:
@@ -113,6 +151,7 @@ class MapRun:
         ordered: bool,
         unary: bool = False,
         timeout: float | None = None,
+        policy: RetryPolicy | None = None,
         on_outcomes: Callable[[int, int], None] | None = None,
     ) -> None:
         self._backend = backend
@@ -123,6 +162,8 @@ class MapRun:
         self._ordered = ordered
         self._unary = unary
         self._timeout = timeout
+        self._policy = policy or RetryPolicy(0, None)
+        self._runs: dict[int, int] = {}  # input index -> runs so far, for tasks that failed
         self._on_outcomes = on_outcomes
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
@@ -204,34 +245,75 @@ class MapRun:
             if receiving == 0 and not waiting:
                 return
             chunk, offset, values, errors, seconds = self._deliveries.get()
-            self._record(chunk, offset, values, errors, seconds)
             if offset + len(values) >= len(chunk):
                 receiving -= 1
-            if not ordered:
-                yield _split(values, errors)
-                continue
             first = chunk.first_index
             assert first is not None
-            waiting[first + offset] = (values, errors)
+            runs = [(first + offset, values, errors)]
+            if errors and self._policy:
+                runs, retried = self._retry(chunk, offset, values, errors)
+                receiving += retried
+            for _, run_values, run_errors in runs:
+                self._record(len(run_values), run_errors, seconds)
+                seconds = 0.0  # counted once per delivery
+            if not ordered:
+                for _, run_values, run_errors in runs:
+                    yield _split(run_values, run_errors)
+                continue
+            for start, run_values, run_errors in runs:
+                waiting[start] = (run_values, run_errors)
             while next_yield in waiting:
                 values, errors = waiting.pop(next_yield)
                 next_yield += len(values)
                 yield _split(values, errors)
 
-    def _record(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-    ) -> None:
+    def _retry(
+        self, chunk: Chunk, offset: int, values: list[Any], errors: dict[int, BaseException]
+    ) -> tuple[list[_Run], int]:
+        """Re-submit the failed tasks the policy wants again, each alone in a chunk.
+
+        Returns the outcomes that stand, as contiguous runs keyed by input index (a
+        retried task leaves a hole that its new chunk's delivery fills), and how many
+        chunks were submitted.
+        """
+        first = chunk.first_index
+        assert first is not None
+        runs: list[_Run] = []
+        run_start = first + offset
+        run_values: list[Any] = []
+        run_errors: dict[int, BaseException] = {}
+        retried = 0
+        for position, value in enumerate(values):
+            index = first + offset + position
+            error = errors.get(position)
+            runs_so_far = self._runs.get(index, 0) + 1
+            if error is not None and self._policy.wants(error, runs_so_far):
+                self._runs[index] = runs_so_far
+                if run_values:
+                    runs.append((run_start, run_values, run_errors or None))
+                run_start, run_values, run_errors = index + 1, [], {}
+                task = [chunk.tasks[offset + position]]
+                self._stats.add_retry(index)
+                self._backend.submit(
+                    Chunk(chunk.fn, task, index, self, unary=chunk.unary, timeout=chunk.timeout)
+                )
+                retried += 1
+                continue
+            self._runs.pop(index, None)
+            if error is not None:
+                run_errors[len(run_values)] = error
+            run_values.append(value)
+        if run_values:
+            runs.append((run_start, run_values, run_errors or None))
+        return runs, retried
+
+    def _record(self, count: int, errors: dict[int, BaseException] | None, seconds: float) -> None:
         failed = len(errors) if errors else 0
         if seconds > 0:
-            self._chunker.observe(len(values), seconds)
-        self._stats.add_outcomes(len(values), failed, seconds)
+            self._chunker.observe(count, seconds)
+        self._stats.add_outcomes(count, failed, seconds)
         if self._on_outcomes is not None:
-            self._on_outcomes(len(values), failed)
+            self._on_outcomes(count, failed)
 
 
 def _split(

@@ -27,6 +27,7 @@ from .chunking import Chunker
 from .errors import PoolClosed
 from .outcomes import FutureSink, MapRun, PoolStats
 from .report import Report
+from .retrying import RetryOn, RetryPolicy, check_retry_on
 from .system import cpus
 
 if TYPE_CHECKING:
@@ -62,7 +63,10 @@ class Pool:
         mode: where tasks run: ``"serial"``, ``"threads"`` or ``"processes"``.
         workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
         timeout: per-task limit in seconds.
-        retries: how many times to re-run a task that failed.
+        retries: how many more times to run a task that failed (raised, crashed its
+            worker or timed out).
+        retry_on: exception types that qualify for a retry (default: any Exception but
+            ``NotPicklable``); e.g. ``(ConnectionError, poolwise.WorkerCrashed)``.
         max_tasks_per_worker: replace a process worker after this many tasks.
         initializer: called with ``initargs`` once in each worker before its first task.
         initargs: arguments for ``initializer``.
@@ -85,6 +89,7 @@ class Pool:
         *,
         timeout: float | None = None,
         retries: int = 0,
+        retry_on: RetryOn = None,
         max_tasks_per_worker: int | None = None,
         initializer: Callable[..., object] | None = None,
         initargs: Iterable[object] = (),
@@ -104,7 +109,8 @@ class Pool:
         method = _checks.check_start_method(start_method)
         if address is not None and mode != "dask":
             raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
-        self._check_later(self._timeout, self._retries, progress)
+        self._policy = RetryPolicy(self._retries, check_retry_on(retry_on))
+        self._check_later(progress)
         backend_type = backend_class(mode)
         self._mode: str = mode
         self._workers = backend_type.workers_for(requested, cpus())
@@ -118,9 +124,7 @@ class Pool:
         )
 
     @staticmethod
-    def _check_later(timeout: float | None, retries: int, progress: bool) -> None:
-        if retries:
-            _not_yet("retries", retries, 4)
+    def _check_later(progress: bool) -> None:
         if progress:
             _not_yet("progress", progress, 6)
 
@@ -142,7 +146,7 @@ class Pool:
         self._check_open()
         future: Future[R] = Future()
         self._stats.add_submitted(1)
-        sink = FutureSink(future, self._stats)
+        sink = FutureSink(future, self._stats, self._backend, self._policy)
         self._backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
         return future
 
@@ -155,6 +159,7 @@ class Pool:
         ordered: bool = True,
         progress: bool = False,
         retries: int = 0,
+        retry_on: RetryOn = None,
     ) -> list[R]:
         """``fn`` over the inputs, like the builtin ``map``, as a list.
 
@@ -162,7 +167,7 @@ class Pool:
         input order) raises its exception, with the worker's traceback as ``__cause__``.
         """
         return self._start(
-            fn, iterables, timeout, chunksize, ordered, progress, retries, False
+            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False
         ).collect()
 
     def imap(
@@ -174,10 +179,13 @@ class Pool:
         ordered: bool = True,
         progress: bool = False,
         retries: int = 0,
+        retry_on: RetryOn = None,
     ) -> Iterator[R]:
         """Lazily ``fn`` over the inputs, reading a bounded number of inputs ahead."""
         return iter(
-            self._start(fn, iterables, timeout, chunksize, ordered, progress, retries, False)
+            self._start(
+                fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False
+            )
         )
 
     def imap_unordered(
@@ -188,9 +196,14 @@ class Pool:
         chunksize: int | None = None,
         progress: bool = False,
         retries: int = 0,
+        retry_on: RetryOn = None,
     ) -> Iterator[R]:
         """Like ``imap``, yielding each result as soon as it is ready."""
-        return iter(self._start(fn, iterables, timeout, chunksize, False, progress, retries, False))
+        return iter(
+            self._start(
+                fn, iterables, timeout, chunksize, False, progress, retries, retry_on, False
+            )
+        )
 
     def starmap(
         self,
@@ -202,10 +215,11 @@ class Pool:
         ordered: bool = True,
         progress: bool = False,
         retries: int = 0,
+        retry_on: RetryOn = None,
     ) -> list[R]:
         """``fn(*args)`` for each ``args`` in ``iterable``, as a list."""
         return self._start(
-            fn, (iterable,), timeout, chunksize, ordered, progress, retries, True
+            fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True
         ).collect()
 
     def istarmap(
@@ -218,10 +232,13 @@ class Pool:
         ordered: bool = True,
         progress: bool = False,
         retries: int = 0,
+        retry_on: RetryOn = None,
     ) -> Iterator[R]:
         """Lazily ``fn(*args)`` for each ``args`` in ``iterable`` (``starmap`` as ``imap``)."""
         return iter(
-            self._start(fn, (iterable,), timeout, chunksize, ordered, progress, retries, True)
+            self._start(
+                fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True
+            )
         )
 
     def _start(
@@ -233,6 +250,7 @@ class Pool:
         ordered: bool,
         progress: bool,
         retries: int,
+        retry_on: RetryOn,
         star: bool,
     ) -> MapRun:
         """Check everything, then return the run; it works when iterated or collected."""
@@ -240,7 +258,13 @@ class Pool:
         timeout = _checks.check_timeout(timeout)
         if timeout is None:
             timeout = self._timeout
-        self._check_later(timeout, _checks.check_retries(retries), progress)
+        policy = self._policy
+        if retries or retry_on is not None:
+            policy = RetryPolicy(
+                _checks.check_retries(retries) or self._policy.retries,
+                check_retry_on(retry_on) or self._policy.retry_on,
+            )
+        self._check_later(progress)
         fixed = _checks.check_chunksize(chunksize)
         self._check_open()
         tasks, total, unary = _tasks_from(iterables, star)
@@ -266,6 +290,7 @@ class Pool:
             ordered=ordered,
             unary=unary,
             timeout=timeout,
+            policy=policy,
         )
 
     # -- lifetime ---------------------------------------------------------------------
@@ -324,6 +349,8 @@ class Pool:
             tasks_submitted=stats.submitted,
             tasks_done=stats.done,
             tasks_failed=stats.failed,
+            tasks_retried=stats.retried,
+            retried_inputs=sorted(stats.retried_inputs),
             wall_seconds=time.perf_counter() - stats.started,
             task_seconds=stats.task_seconds,
             backend=self._backend.stats(),

@@ -18,11 +18,13 @@ class Report:
         chunksize: tasks per chunk in the latest map (the last size chosen).
         tasks_submitted: tasks handed to the pool.
         tasks_done: tasks that returned a result.
-        tasks_failed: tasks whose outcome was an exception.
+        tasks_failed: tasks whose outcome was an exception (after any retries).
         wall_seconds: seconds since the pool started.
         task_seconds: seconds the workers spent in tasks (measured in the workers).
         backend: counters of the backend (workers started, crashed, retired...).
         reasons: sentences naming each measured figure and the rule it triggered.
+        tasks_retried: re-runs made for ``retries=``.
+        retried_inputs: input indexes that needed a re-run (the first 1000).
     """
 
     mode: str
@@ -35,6 +37,8 @@ class Report:
     task_seconds: float
     backend: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    tasks_retried: int = 0
+    retried_inputs: list[int] = field(default_factory=list)
 
     @property
     def utilisation(self) -> float:
@@ -52,7 +56,8 @@ class Report:
         lines = [
             f"mode {self.mode}, {self.workers} workers, chunksize {self.chunksize or 'n/a'}",
             f"tasks: {self.tasks_submitted} submitted, {self.tasks_done} done, "
-            f"{self.tasks_failed} failed",
+            f"{self.tasks_failed} failed, {self.tasks_retried} retried"
+            + (f" (inputs {_listed(self.retried_inputs)})" if self.retried_inputs else ""),
             f"time: {self.wall_seconds:.3f} s wall, {self.task_seconds:.3f} s in tasks "
             f"({self.utilisation:.0%} of the workers' capacity)",
         ]
@@ -63,3 +68,8 @@ class Report:
             )
         lines.extend(f"- {reason}" for reason in self.reasons)
         return "\n".join(lines)
+
+
+def _listed(indexes: list[int], most: int = 10) -> str:
+    shown = ", ".join(f"#{i}" for i in indexes[:most])
+    return shown + (f" and {len(indexes) - most} more" if len(indexes) > most else "")

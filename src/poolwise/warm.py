@@ -12,10 +12,13 @@ import atexit
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from . import _checks
 from .pool import Mode, Pool
+
+if TYPE_CHECKING:
+    from .retrying import RetryOn
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
 
@@ -149,6 +152,7 @@ def imap(
     ordered: bool = True,
     progress: bool = False,
     retries: int = 0,
+    retry_on: RetryOn = None,
 ) -> Iterator[R]:
     """Lazily ``fn`` over the inputs on a warm pool; see ``poolwise.map``.
 
@@ -165,6 +169,7 @@ def imap(
             ordered=ordered,
             progress=progress,
             retries=retries,
+            retry_on=retry_on,
         ),
     )
 
@@ -179,6 +184,7 @@ def map(
     ordered: bool = True,
     progress: bool = False,
     retries: int = 0,
+    retry_on: RetryOn = None,
 ) -> list[R]:
     """``fn`` over the inputs, like the builtin ``map``, as a list, on a warm pool.
 
@@ -191,7 +197,10 @@ def map(
         chunksize: tasks sent together; None sizes chunks from measured task times.
         ordered: results in input order (True) or in completion order.
         progress: show a progress bar.
-        retries: re-runs of a failed task.
+        retries: how many more times to run a task that failed (raised, crashed its
+            worker or timed out).
+        retry_on: exception types that qualify for a retry (default: any Exception but
+            ``NotPicklable``).
 
     Raises:
         ValueError, TypeError: an argument is invalid; nothing was started.
@@ -211,6 +220,7 @@ def map(
             ordered=ordered,
             progress=progress,
             retries=retries,
+            retry_on=retry_on,
         )
     )
 
@@ -226,6 +236,7 @@ def starmap(
     ordered: bool = True,
     progress: bool = False,
     retries: int = 0,
+    retry_on: RetryOn = None,
 ) -> list[R]:
     """``fn(*args)`` for each ``args`` in ``iterable``, as a list, on a warm pool.
 
@@ -243,6 +254,7 @@ def starmap(
                 ordered=ordered,
                 progress=progress,
                 retries=retries,
+                retry_on=retry_on,
             ),
         )
     )

@@ -86,3 +86,26 @@ def started_then_spin(path: str) -> None:
     os.replace(path + ".tmp", path)
     while True:
         pass
+
+
+def flaky(folder: str, x: int, how: str = "raise", fail_times: int = 1) -> int:
+    """Fail the first ``fail_times`` runs for ``x`` (raise, os._exit or spin), then return x.
+
+    Every run appends a line to ``folder/x``, so tests count runs across processes.
+    """
+    log = Path(folder) / str(x)
+    with open(log, "a") as f:
+        f.write("run\n")
+    runs = log.read_text().count("run")
+    if runs <= fail_times:
+        if how == "exit":
+            os._exit(9)
+        if how == "spin":
+            while True:
+                pass
+        raise ConnectionError(f"flaky failure of {x} (run {runs})")
+    return x
+
+
+def fails_with_value_error(x: int) -> int:
+    raise ValueError(f"always fails: {x}")
