@@ -105,3 +105,14 @@ def test_timeout_on_a_fast_task_changes_nothing() -> None:
     inputs = list(range(4, 54))  # spin_on only spins for 3
     for mode in MODES:
         assert poolwise.map(spin_on, inputs, mode=mode, timeout=30) == inputs  # type: ignore[arg-type]
+
+
+def test_terminate_stops_threads_running_python_code() -> None:
+    pool = poolwise.Pool("threads", 2)
+    futures = [pool.submit(spin_on, 3) for _ in range(2)]
+    wait_until(lambda: all(f.running() for f in futures), what="both tasks running")
+    threads = [t for t in threading.enumerate() if t.name.startswith("poolwise-threads-")]
+    pool.terminate()
+    wait_until(lambda: not any(t.is_alive() for t in threads), what="worker threads ended")
+    for future in futures:  # each task still has its one outcome
+        assert isinstance(future.exception(timeout=10), poolwise.PoolClosed)

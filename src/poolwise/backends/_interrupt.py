@@ -64,10 +64,12 @@ class TaskWatch:
         "chunk",
         "fired",
         "ident",
+        "in_chunk",
         "lock",
         "position",
         "running",
         "started",
+        "terminated",
     )
 
     def __init__(self, ident: int) -> None:
@@ -77,10 +79,14 @@ class TaskWatch:
         self.position = 0
         self.started = 0.0
         self.running = False
+        #: Running an untimed chunk (terminate() stops such a thread too).
+        self.in_chunk = False
         #: The watchdog fired for the task at ``position``.
         self.fired = False
         #: The runner was given up on (threads): it must deliver nothing more and exit.
         self.abandoned = False
+        #: Given up on by terminate(): its chunk's tasks without an outcome get PoolClosed.
+        self.terminated = False
 
     def is_abandoned(self) -> bool:
         # A method, not the attribute: the watchdog sets it from another thread.

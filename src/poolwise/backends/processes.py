@@ -48,6 +48,7 @@ from ..system import default_start_method
 from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
 from . import _frames, _worker
 from ._popen import worker_process_class
+from ._signals import hold_sigterm, release_sigterm
 from .base import Backend, Chunk, WorkerOptions
 
 if TYPE_CHECKING:
@@ -197,6 +198,8 @@ class ProcessBackend(Backend):
         self._active = 0
         self._free: collections.deque[_Worker] = collections.deque()
         self._thread: threading.Thread | None = None
+        hold_sigterm()
+        self._released = False
         self._counters = {
             "workers_started": 0,
             "workers_crashed": 0,
@@ -290,6 +293,10 @@ class ProcessBackend(Backend):
 
     def _stop(self, *, wait: bool, cancel_pending: bool, kill: bool) -> None:
         """Close; cancel what waits if asked; let the dispatcher stop (or kill) the workers."""
+        with self._lock:
+            release, self._released = not self._released, True
+        if release:
+            release_sigterm()
         with self._lock:
             self._closed = True
             self._terminating = self._terminating or kill

@@ -109,8 +109,29 @@ class ThreadBackend(Backend):
     def _run(self, chunk: Chunk, start: int, watch: TaskWatch) -> None:
         if start == 0 and not chunk.begin():
             return
+        try:
+            self._run_begun(chunk, start, watch)
+        except StopTask:
+            if watch.terminated:
+                chunk.fail_rest(lambda _offset: PoolClosed())
+            raise
+        if watch.terminated:
+            chunk.fail_rest(lambda _offset: PoolClosed())
+
+    def _run_begun(self, chunk: Chunk, start: int, watch: TaskWatch) -> None:
         if chunk.timeout is None:
-            run_tasks(chunk.fn, chunk.tasks, chunk.deliver, start=start, unary=chunk.unary)
+            watch.in_chunk = True
+            try:
+                run_tasks(
+                    chunk.fn,
+                    chunk.tasks,
+                    chunk.deliver,
+                    start=start,
+                    unary=chunk.unary,
+                    passthrough=(StopTask,),  # terminate(): this thread stops here
+                )
+            finally:
+                watch.in_chunk = False
             return
         assert self._watchdog is not None
         self._watchdog.watch(watch)
@@ -175,7 +196,20 @@ class ThreadBackend(Backend):
                     worker.thread.join()
 
     def terminate(self) -> None:
+        """Cancel what waits; stop running tasks with StopTask (at their next bytecode)."""
         self.shutdown(wait=False, cancel_pending=True)
+        for worker in list(self._workers):
+            watch = worker.watch
+            if watch is None or not worker.thread.is_alive():
+                continue
+            with watch.lock:
+                if watch.abandoned:  # given up on already (timeout): its chunk is handled
+                    continue
+                busy = watch.in_chunk or watch.running
+                watch.abandoned = True
+                watch.terminated = True
+            if busy:
+                raise_in_thread(watch.ident, StopTask)
 
     def stats(self) -> dict[str, int]:
         abandoned = [w for w in self._workers if w.watch is not None and w.watch.abandoned]
