@@ -25,6 +25,7 @@ __all__ = [
     "HEADER",
     "INIT_FAILED",
     "RESULT",
+    "RESULT_PREFIX",
     "STOP",
     "FrameParser",
     "encode",
@@ -41,12 +42,17 @@ FORGET: Final = 2  # key = token: drop that function
 CHUNK: Final = 3  # key = chunk id, body = CHUNK_PREFIX + pickled tasks
 STOP: Final = 4  # finish and exit
 # worker -> parent
-RESULT: Final = 10  # key = chunk id, body = pickled (offset, values, errors, seconds, final)
+RESULT: Final = 10  # key = chunk id, body = RESULT_PREFIX + pickled (values, errors, seconds)
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
 
-#: Prefix of a CHUNK body: function token, first task to run, input index of task 0 (-1 for
-#: none), whether some tasks are ``transport.Unsent`` markers, whether tasks are unary.
-CHUNK_PREFIX: Final = struct.Struct("!qQq??")
+#: Prefix of a RESULT body: first position and number of outcomes, readable even when the
+#: pickle after it cannot be loaded in the parent.
+RESULT_PREFIX: Final = struct.Struct("!QQ")
+
+#: Prefix of a CHUNK body: function token, first task to run, number of tasks, input index
+#: of task 0 (-1 for none), whether some tasks are ``transport.Unsent`` markers, whether
+#: tasks are unary.
+CHUNK_PREFIX: Final = struct.Struct("!qQQq??")
 
 
 def encode(kind: int, key: int, body: bytes = b"") -> list[bytes]:

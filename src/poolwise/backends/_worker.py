@@ -72,9 +72,10 @@ def _pack_result(
     seconds: float,
     first_index: int,
 ) -> bytes:
+    prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
     packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
     try:
-        return dumps((offset, values, packed, seconds))
+        return prefix + dumps((values, packed, seconds))
     except Exception:
         pass
     # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
@@ -92,7 +93,7 @@ def _pack_result(
             )
             packed[pos] = pack_exception(error)
             values[pos] = None
-    return dumps((offset, values, packed, seconds))
+    return prefix + dumps((values, packed, seconds))
 
 
 def main(
@@ -151,17 +152,30 @@ def _run_chunk(
     where: memoryview[float],
     result_fd: int,
 ) -> None:
-    token, start, first_index, has_unsent, unary = _frames.CHUNK_PREFIX.unpack_from(body)
-    tasks = loads(memoryview(body)[_frames.CHUNK_PREFIX.size :])
+    token, start, count, first_index, has_unsent, unary = _frames.CHUNK_PREFIX.unpack_from(body)
     fn = functions[token]
-    if has_unsent:
-        fn = _call_unless_unsent(fn)
 
     def flush(
         offset: int, values: list[Any], errors: dict[int, BaseException] | None, seconds: float
     ) -> None:
         body = _pack_result(offset, values, errors, seconds, first_index)
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
+
+    try:
+        tasks = loads(memoryview(body)[_frames.CHUNK_PREFIX.size :])
+    except Exception as exc:
+        # An argument whose unpickling raises here: every task of the chunk gets that as
+        # its outcome (which one is at fault cannot be told from one pickle).
+        inputs = (
+            "the inputs of this chunk"
+            if first_index < 0
+            else (f"inputs #{first_index + start} to #{first_index + count - 1}")
+        )
+        error = NotPicklable(inputs, type(exc).__qualname__, f"unpickling in the worker: {exc}")
+        flush(start, [None] * (count - start), dict.fromkeys(range(count - start), error), 0.0)
+        return
+    if has_unsent:
+        fn = _call_unless_unsent(fn)
 
     state[STATE_CHUNK] = chunk_id
     run_tasks(fn, tasks, flush, start=start, where=where, unary=unary)

@@ -498,6 +498,7 @@ class ProcessBackend(Backend):
         prefix = _frames.CHUNK_PREFIX.pack(
             job.token,
             job.start,
+            len(job.chunk),
             -1 if first_index is None else first_index,
             job.has_unsent,
             job.chunk.unary,
@@ -560,8 +561,14 @@ class ProcessBackend(Backend):
             job = worker.running[0]
             if job.chunk_id != key:  # cannot happen: a worker runs its chunks in order
                 raise PoolwiseError(f"result for chunk {key} while chunk {job.chunk_id} runs")
-            offset, values, packed, seconds = loads(body)
-            errors = {pos: load_exception(payload) for pos, payload in packed.items()} or None
+            offset, count = _frames.RESULT_PREFIX.unpack_from(body)
+            try:
+                values, packed, seconds = loads(memoryview(body)[_frames.RESULT_PREFIX.size :])
+                errors = {pos: load_exception(payload) for pos, payload in packed.items()} or None
+            except Exception as exc:  # a result that pickled in the worker but loads not here
+                where = f"results of {count} task(s) from #{job.chunk.index_of(offset)}"
+                failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
+                values, errors, seconds = [None] * count, dict.fromkeys(range(count), failed), 0.0
             job.chunk.deliver(offset, values, errors, seconds)
             if job.chunk.delivered >= len(job.chunk):
                 worker.running.popleft()
