@@ -17,7 +17,8 @@ import itertools
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backends.base import Chunk
 from .errors import PoolClosed
@@ -25,17 +26,22 @@ from .retrying import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from concurrent.futures import Future
 
     from .backends.base import Backend
     from .chunking import Chunker
 
-__all__ = ["FutureSink", "MapRun", "PoolStats"]
+__all__ = ["FutureSink", "MapRun", "PoolFuture", "PoolStats"]
+
+R = TypeVar("R")
 
 #: Chunks a map run keeps between "taken from the inputs" and "yielded", per worker: two in
 #: the workers' hands, two to absorb a slow task before the others wait (a guess).
 WINDOW_PER_WORKER = 4
 
+
+#: Longest blocking wait without a look at pending signals (seconds): Ctrl-C reaches the
+#: caller within this, even when it arrived just before the wait began.
+WAIT_SLICE = 0.1
 
 #: How many retried input indexes a report lists (the count is always complete).
 RETRIED_LISTED = 1000
@@ -82,6 +88,43 @@ class PoolStats:
             self.retried += 1
             if index is not None and len(self.retried_inputs) < RETRIED_LISTED:
                 self.retried_inputs.append(index)
+
+
+class PoolFuture(Future[R]):
+    """A ``concurrent.futures.Future`` whose waits notice Ctrl-C promptly.
+
+    ``result()`` and ``exception()`` wait in slices of ``WAIT_SLICE`` seconds: a signal
+    that arrives just before a plain Future starts waiting is only handled when the wait
+    ends, which for ``result()`` without a timeout can be never.
+    """
+
+    def result(self, timeout: float | None = None) -> R:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return super().result(self._slice(deadline))
+            except TimeoutError:
+                if self.done() or _passed(deadline):
+                    raise  # the task's own TimeoutError (TaskTimeout), or ours
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return super().exception(self._slice(deadline))
+            except TimeoutError:
+                if _passed(deadline):
+                    raise
+
+    @staticmethod
+    def _slice(deadline: float | None) -> float:
+        if deadline is None:
+            return WAIT_SLICE
+        return max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
+
+
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 class FutureSink:
@@ -244,7 +287,7 @@ class MapRun:
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
                 return
-            chunk, offset, values, errors, seconds = self._deliveries.get()
+            chunk, offset, values, errors, seconds = self._next_delivery()
             if offset + len(values) >= len(chunk):
                 receiving -= 1
             first = chunk.first_index
@@ -266,6 +309,15 @@ class MapRun:
                 values, errors = waiting.pop(next_yield)
                 next_yield += len(values)
                 yield _split(values, errors)
+
+    def _next_delivery(self) -> _Delivery:
+        # Wait in slices: a Ctrl-C that lands just before a blocking wait is otherwise only
+        # seen when the wait ends (CPython checks signals between bytecodes).
+        while True:
+            try:
+                return self._deliveries.get(timeout=WAIT_SLICE)
+            except queue.Empty:
+                continue
 
     def _retry(
         self, chunk: Chunk, offset: int, values: list[Any], errors: dict[int, BaseException]

@@ -17,7 +17,6 @@ import itertools
 import threading
 import time
 import weakref
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from . import _checks
@@ -25,13 +24,14 @@ from .backends import backend_class
 from .backends.base import Chunk, WorkerOptions
 from .chunking import Chunker
 from .errors import PoolClosed
-from .outcomes import FutureSink, MapRun, PoolStats
+from .outcomes import FutureSink, MapRun, PoolFuture, PoolStats
 from .report import Report
 from .retrying import RetryOn, RetryPolicy, check_retry_on
 from .system import cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from concurrent.futures import Future
     from types import TracebackType
 
     from ._types import Task
@@ -144,7 +144,7 @@ class Pool:
         """Run ``fn(*args, **kwargs)`` on a worker; the Future holds its outcome."""
         _checks.check_callable(fn)
         self._check_open()
-        future: Future[R] = Future()
+        future: Future[R] = PoolFuture()
         self._stats.add_submitted(1)
         sink = FutureSink(future, self._stats, self._backend, self._policy)
         self._backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))

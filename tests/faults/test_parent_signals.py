@@ -7,11 +7,15 @@ process is gone.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
@@ -19,7 +23,7 @@ import pytest
 from support import wait_until
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Iterator
 
 PROGRAM = textwrap.dedent(
     """
@@ -55,17 +59,42 @@ PROGRAM = textwrap.dedent(
 )
 
 
+_CHILDREN: list[subprocess.Popen[str]] = []
+_FOLDERS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_children_left_by_a_failure() -> Iterator[None]:
+    yield
+    while _FOLDERS:
+        shutil.rmtree(_FOLDERS.pop(), ignore_errors=True)
+    while _CHILDREN:
+        child = _CHILDREN.pop()
+        if child.poll() is None:
+            for process in psutil.Process(child.pid).children(recursive=True):
+                process.kill()
+            child.kill()
+            child.communicate()
+
+
 def _start(tmp_path: Path, mode: str, kind: str) -> tuple[subprocess.Popen[str], list[int]]:
     script = tmp_path / "program.py"
     script.write_text(PROGRAM)
     folder = tmp_path / "started"
     folder.mkdir()
+    # The program's own TMPDIR, to see what it leaves there; short, since the forkserver's
+    # socket path in it must fit AF_UNIX's 108 bytes.
+    program_tmp = Path(tempfile.mkdtemp(prefix="p"))
+    _FOLDERS.append(program_tmp)
+    (tmp_path / "tmp").symlink_to(program_tmp)
     child = subprocess.Popen(
         [sys.executable, str(script), mode, kind, str(folder), "submit"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(program_tmp)},
     )
+    _CHILDREN.append(child)
     assert child.stdout is not None
     line = child.stdout.readline()
     assert line.strip() == "ready", child.stderr.read() if child.stderr else ""
@@ -98,6 +127,7 @@ def test_ctrl_c_reaches_the_caller_within_a_second_and_stops_workers(
     interrupted = float(out.split()[1])
     assert interrupted - sent <= 1.0  # the contract: within a second
     wait_until(lambda: _all_gone(workers), seconds=2, what=f"workers {workers} gone")
+    assert list((tmp_path / "tmp").iterdir()) == []  # no temporary file left
 
 
 @pytest.mark.slow
@@ -108,6 +138,7 @@ def test_sigterm_unwinds_like_ctrl_c_and_stops_workers(tmp_path: Path) -> None:
     _out, err = child.communicate(timeout=60)
     assert child.returncode == 143, err
     wait_until(lambda: _all_gone(workers), seconds=2, what=f"workers {workers} gone")
+    assert list((tmp_path / "tmp").iterdir()) == []  # no temporary file left
 
 
 @pytest.mark.slow

@@ -167,3 +167,18 @@ def test_terminate_stops_running_tasks(tmp_path: Path) -> None:
     pool.terminate()
     with pytest.raises(poolwise.PoolClosed):
         future.result(timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["serial", "threads"])
+def test_failing_initializer_in_this_process_fails_once(mode: str, tmp_path: Path) -> None:
+    log = tmp_path / "init.log"
+    pool = poolwise.Pool(mode, 2, initializer=count_and_fail, initargs=(str(log),))  # type: ignore[arg-type]
+    try:
+        with pytest.raises(poolwise.InitializerFailed, match="no database here") as info:
+            pool.map(pid, range(10))
+        assert isinstance(info.value.__cause__, RuntimeError)
+        with pytest.raises(poolwise.InitializerFailed):
+            pool.submit(pid)
+    finally:
+        pool.terminate()
+    assert 1 <= log.read_text().count("init") <= 2

@@ -307,9 +307,16 @@ class ProcessBackend(Backend):
         if thread is None:
             self._close_fds()
             return
+        if kill:  # at once, from here: the dispatcher may be slow to get to it
+            for worker in list(self._workers.values()):
+                with contextlib.suppress(ValueError, OSError):
+                    worker.process.kill()
         self._wake()
         if wait and thread is not threading.current_thread():
-            thread.join()
+            # Bounded when killing: delivering the last outcomes may wait on a Future's
+            # lock that an interrupted caller still holds (a KeyboardInterrupt can land
+            # between a lock's acquire and its with-block), and the caller must not hang.
+            thread.join(STOP_GRACE if kill else None)
 
     def _take_all_pending(self) -> list[_Job]:
         jobs = list(self._pending)
