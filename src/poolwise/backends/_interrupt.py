@@ -16,14 +16,18 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import TaskTimeout
+from ._run import FLUSH_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .base import Chunk
+
+#: ``flush(offset, values, errors, seconds)``, as for ``run_tasks``.
+Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float], None]"
 
 __all__ = [
     "StopTask",
@@ -62,14 +66,19 @@ class TaskWatch:
     __slots__ = (
         "abandoned",
         "chunk",
+        "errors",
         "fired",
+        "flushed_at",
         "ident",
         "in_chunk",
         "lock",
+        "offset",
         "position",
         "running",
+        "seconds",
         "started",
         "terminated",
+        "values",
     )
 
     def __init__(self, ident: int) -> None:
@@ -87,6 +96,57 @@ class TaskWatch:
         self.abandoned = False
         #: Given up on by terminate(): its chunk's tasks without an outcome get PoolClosed.
         self.terminated = False
+        # Outcomes of chunk.tasks[offset:offset + len(values)], not delivered yet.
+        self.offset = 0
+        self.values: list[Any] = []
+        self.errors: dict[int, BaseException] | None = None
+        self.seconds = 0.0
+        self.flushed_at = 0.0
+
+    # The methods below are called with ``lock`` held.
+
+    def hold_from(self, offset: int) -> None:
+        """Start holding outcomes from ``offset`` of the current chunk."""
+        self.offset, self.values, self.errors, self.seconds = offset, [], None, 0.0
+        self.flushed_at = time.perf_counter()
+
+    def flush_held(self, flush: Flush) -> None:
+        """Deliver the outcomes held so far (in order: nothing else delivers meanwhile)."""
+        if self.values:
+            offset, values, errors, seconds = self.offset, self.values, self.errors, self.seconds
+            self.hold_from(offset + len(values))
+            flush(offset, values, errors, seconds)
+
+    def settle(
+        self,
+        value: object,
+        error: BaseException | None,
+        began: float,
+        last: bool,
+        flush: Flush,
+    ) -> bool:
+        """Record the outcome of the task at ``position``; False if the runner must stop."""
+        self.running = False
+        if self.fired:  # it may not have landed yet: make sure it never does
+            clear_in_thread(self.ident)
+            error = StopTask()
+        if self.abandoned:
+            return False
+        chunk = self.chunk
+        assert chunk is not None
+        if isinstance(error, StopTask):
+            assert chunk.timeout is not None
+            value, error = None, TaskTimeout(chunk.timeout, chunk.index_of(self.position))
+        if error is not None:
+            if self.errors is None:
+                self.errors = {}
+            self.errors[len(self.values)] = error
+        self.values.append(value)
+        now = time.perf_counter()
+        self.seconds += now - began
+        if last or error is not None or now - self.flushed_at >= FLUSH_SECONDS:
+            self.flush_held(flush)
+        return True
 
     def is_abandoned(self) -> bool:
         # A method, not the attribute: the watchdog sets it from another thread.
@@ -155,23 +215,26 @@ def run_timed_tasks(
     chunk: Chunk,
     start: int,
     watch: TaskWatch,
-    flush: Callable[[int, list[object], dict[int, BaseException] | None, float], None],
+    flush: Flush,
     *,
     passthrough: tuple[type[BaseException], ...] = (),
 ) -> None:
-    """Run ``chunk.tasks[start:]`` one by one under ``watch``, flushing each outcome.
+    """Run ``chunk.tasks[start:]`` under ``watch``, flushing outcomes every FLUSH_SECONDS.
 
-    A task the watchdog fired for gets ``TaskTimeout`` here, unless the runner was
-    abandoned (threads: the watchdog delivered the timeout itself and requeued the rest);
-    then this returns at once and delivers nothing more.
+    Outcomes wait in the watch (under its lock) until flushed, so the watchdog can flush
+    them, in order, before it delivers a timeout itself. A task the watchdog fired for
+    gets ``TaskTimeout``; a runner the watchdog abandoned (threads: it delivered the
+    timeout and requeued the rest) returns at once and delivers nothing more.
     """
-    fn, tasks, unary, timeout = chunk.fn, chunk.tasks, chunk.unary, chunk.timeout
-    assert timeout is not None
-    for position in range(start, len(tasks)):
+    fn, tasks, unary = chunk.fn, chunk.tasks, chunk.unary
+    last = len(tasks) - 1
+    with watch.lock:
+        watch.chunk = chunk
+        watch.hold_from(start)
+    for position in range(start, last + 1):
         with watch.lock:
             if watch.is_abandoned():
                 return
-            watch.chunk = chunk
             watch.position = position
             watch.fired = False
             watch.started = time.monotonic()
@@ -179,36 +242,27 @@ def run_timed_tasks(
         began = time.perf_counter()
         value: object = None
         error: BaseException | None = None
-        timed_out = False
-        abandoned = False
         try:
             try:
-                if unary:
-                    value = fn(tasks[position])
-                else:
-                    args, kwargs = tasks[position]
-                    value = fn(*args, **kwargs)
+                value = fn(tasks[position]) if unary else _call(fn, tasks[position])
             except StopTask:
-                timed_out = True
+                error = StopTask()
             except passthrough:
                 with watch.lock:
                     watch.running = False
+                    watch.flush_held(flush)
                 raise
             except BaseException as exc:  # noqa: BLE001 - the task's outcome, whatever it is
                 error = exc
             with watch.lock:
-                watch.running = False
-                if watch.fired:  # it may not have landed yet: make sure it never does
-                    clear_in_thread(watch.ident)
-                    timed_out = True
-                abandoned = watch.is_abandoned()
-        except StopTask:  # landed in this bookkeeping, after the task returned
-            timed_out = True
+                going_on = watch.settle(value, error, began, position == last, flush)
+        except StopTask:  # landed in the bookkeeping above, after the task returned
             with watch.lock:
-                watch.running = False
-                abandoned = watch.is_abandoned()
-        if abandoned:
+                going_on = watch.settle(None, StopTask(), began, position == last, flush)
+        if not going_on:
             return
-        if timed_out:
-            value, error = None, TaskTimeout(timeout, chunk.index_of(position))
-        flush(position, [value], None if error is None else {0: error}, time.perf_counter() - began)
+
+
+def _call(fn: Callable[..., Any], task: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
+    args, kwargs = task
+    return fn(*args, **kwargs)

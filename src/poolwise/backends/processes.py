@@ -630,9 +630,16 @@ class ProcessBackend(Backend):
             worker.process.join()
         worker.exitcode = worker.process.exitcode
         self._forget_worker(worker)
-        if worker.running and not self._terminating:
-            self._counters["workers_crashed"] += 1
-            self._recover(worker)
+        if not worker.running:
+            return
+        if self._terminating:  # killed by terminate(): what it held gets PoolClosed
+            running = list(worker.running)
+            worker.running.clear()
+            for job in running:
+                job.chunk.fail_rest(lambda _offset: PoolClosed())
+            return
+        self._counters["workers_crashed"] += 1
+        self._recover(worker)
 
     def _drain(self, worker: _Worker) -> None:
         """Read the last frames a dead worker wrote before it died."""

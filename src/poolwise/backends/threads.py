@@ -147,6 +147,7 @@ class ThreadBackend(Backend):
         assert chunk.timeout is not None
         position = watch.position
         watch.abandoned = True
+        watch.flush_held(chunk.deliver)  # the outcomes before it, in order
         error = TaskTimeout(chunk.timeout, chunk.index_of(position))
         chunk.deliver(position, [None], {0: error}, time.monotonic() - watch.started)
         with self._lock:
