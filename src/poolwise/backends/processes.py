@@ -13,6 +13,7 @@ Data flow::
                                             outcome for the running task, requeue the rest
 
     worker process (_worker.py): receiver thread -> inbox -> run_tasks -> RESULT frames
+    the parent's handle on each worker (_handle.py): its pipes, clock slot, jobs held
 
 Every pipe end in the parent is non-blocking, so one slow or stuck worker never stalls the
 others. A worker holds at most ``PREFETCH`` chunks: one running, one waiting, so it does
@@ -46,15 +47,14 @@ from ..errors import (
 )
 from ..system import default_start_method
 from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
-from . import _frames, _worker
-from ._popen import worker_process_class
+from . import _frames
+from ._handle import WorkerHandle
+from ._popen import preload_worker_module, worker_process_class
 from ._signals import hold_sigterm, release_sigterm
 from .base import Backend, Chunk, WorkerOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from multiprocessing.connection import Connection
-    from multiprocessing.process import BaseProcess
 
     from .._types import Task
 
@@ -64,8 +64,6 @@ __all__ = ["ProcessBackend"]
 PREFETCH = 2
 #: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
 FN_CACHE_SIZE = 64
-#: Bytes read from a result pipe per wake-up (1 MiB: a guess, large enough for most chunks).
-READ_SIZE = 1 << 20
 #: Seconds to wait for a worker to exit after STOP before killing it.
 STOP_GRACE = 5.0
 #: Seconds between SIGTERM and SIGKILL for a worker whose task timed out. The contract is
@@ -103,57 +101,6 @@ class _Job:
         self.begun = False
 
 
-class _Worker:
-    """The parent's view of one worker process."""
-
-    __slots__ = (
-        "assigned",
-        "exitcode",
-        "gone",
-        "kill_at",
-        "outbox",
-        "parser",
-        "pid",
-        "process",
-        "result_conn",
-        "retiring",
-        "running",
-        "state",
-        "stop_sent",
-        "stopping_task",
-        "task_conn",
-        "tokens",
-        "watching_writes",
-    )
-
-    def __init__(
-        self,
-        process: BaseProcess,
-        task_conn: Connection,
-        result_conn: Connection,
-        state: Any,
-    ) -> None:
-        self.process = process
-        self.pid = process.pid or -1
-        self.task_conn = task_conn
-        self.result_conn = result_conn
-        self.state = state
-        self.outbox: collections.deque[bytes | memoryview] = collections.deque()
-        self.parser = _frames.FrameParser()
-        self.running: collections.deque[_Job] = collections.deque()
-        self.tokens: set[int] = set()
-        self.assigned = 0
-        self.retiring = False
-        self.stop_sent = False
-        self.gone = False
-        self.watching_writes = False
-        self.exitcode: int | None = None
-        #: (chunk id, position) of the task it is being stopped for (timeout), if any.
-        self.stopping_task: tuple[int, int] | None = None
-        #: When to send SIGKILL if SIGTERM has not ended it.
-        self.kill_at: float | None = None
-
-
 class ProcessBackend(Backend):
     """Runs chunks in worker processes that it starts, feeds, watches and replaces."""
 
@@ -168,7 +115,7 @@ class ProcessBackend(Backend):
         self._context: Any = multiprocessing.get_context(method)
         self._process_class = worker_process_class(method)
         if method == "forkserver":
-            _preload_worker_module()
+            preload_worker_module()
         self.start_method = method
         self._initializer: bytes | None = None
         if options.initializer is not None:
@@ -191,12 +138,12 @@ class ProcessBackend(Backend):
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
-        self._workers: dict[int, _Worker] = {}
+        self._workers: dict[int, WorkerHandle] = {}
         #: Workers holding a chunk with a timeout: the only ones whose clocks we read.
-        self._timed: set[_Worker] = set()
+        self._timed: set[WorkerHandle] = set()
         #: Workers that take new work (started, not retiring): compared with ``workers``.
         self._active = 0
-        self._free: collections.deque[_Worker] = collections.deque()
+        self._free: collections.deque[WorkerHandle] = collections.deque()
         self._thread: threading.Thread | None = None
         hold_sigterm()
         self._released = False
@@ -368,7 +315,7 @@ class ProcessBackend(Backend):
                 nearest = wait
         return nearest
 
-    def _check_worker_deadline(self, worker: _Worker, now: float) -> float | None:
+    def _check_worker_deadline(self, worker: WorkerHandle, now: float) -> float | None:
         if worker.gone or not worker.running:
             self._timed.discard(worker)
             return None
@@ -379,21 +326,20 @@ class ProcessBackend(Backend):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGKILL)
             return None
-        head = worker.running[0]
+        head: _Job = worker.running[0]
         timeout = head.chunk.timeout
         if timeout is None or worker.stopping_task is not None:
             return None
-        state = worker.state
-        chunk_id, position = state[_worker.STATE_CHUNK], state[_worker.STATE_POSITION]
-        started = state[_worker.STATE_STARTED]
+        task = worker.running_task()
+        if task is None:
+            return 0.001  # caught it between two tasks; look again
+        chunk_id, position, started = task
         if chunk_id != head.chunk_id:
             return START_POLL  # not started yet
-        if (position, chunk_id) != (state[_worker.STATE_POSITION], state[_worker.STATE_CHUNK]):
-            return 0.001  # caught it between two tasks; look again
-        deadline = float(started) + timeout
+        deadline = started + timeout
         if now < deadline:
             return deadline - now
-        worker.stopping_task = (head.chunk_id, int(position))
+        worker.stopping_task = (head.chunk_id, position)
         worker.kill_at = now + TERM_GRACE
         self._counters["tasks_timed_out"] += 1
         with contextlib.suppress(ProcessLookupError):
@@ -447,7 +393,7 @@ class ProcessBackend(Backend):
                     continue
             self._send(worker, job)
 
-    def _free_worker(self, tasks: int) -> _Worker | None:
+    def _free_worker(self, tasks: int) -> WorkerHandle | None:
         """A worker with room for ``tasks`` more tasks, a new one, or None."""
         limit = self.options.max_tasks_per_worker
         can_start = self._active < self.workers
@@ -469,35 +415,25 @@ class ProcessBackend(Backend):
             return worker
         return None
 
-    def _spawn(self) -> _Worker:
-        task_reader, task_writer = self._context.Pipe(duplex=False)
-        result_reader, result_writer = self._context.Pipe(duplex=False)
-        state = self._context.RawArray("d", _worker.STATE_SIZE)
-        state[_worker.STATE_CHUNK] = -1
-        process = self._process_class(
-            target=_worker.main,
-            args=(task_reader, result_writer, state, os.getpid(), self._initializer),
-            name=f"poolwise-worker-{self._counters['workers_started']}",
+    def _spawn(self) -> WorkerHandle:
+        worker = WorkerHandle.start(
+            self._context,
+            self._process_class,
+            f"poolwise-worker-{self._counters['workers_started']}",
+            self._initializer,
         )
-        process.start()
-        # The child has its ends now; closing ours lets EOF tell us when it is gone.
-        task_reader.close()
-        result_writer.close()
-        os.set_blocking(task_writer.fileno(), False)
-        os.set_blocking(result_reader.fileno(), False)
-        worker = _Worker(process, task_writer, result_reader, state)
         self._workers[worker.pid] = worker
         self._active += 1
         self._counters["workers_started"] += 1
         self._selector.register(
-            result_reader.fileno(), selectors.EVENT_READ, lambda _m: self._on_readable(worker)
+            worker.result_conn.fileno(), selectors.EVENT_READ, lambda _m: self._on_readable(worker)
         )
         self._selector.register(
-            process.sentinel, selectors.EVENT_READ, lambda _m: self._on_exit(worker)
+            worker.process.sentinel, selectors.EVENT_READ, lambda _m: self._on_exit(worker)
         )
         return worker
 
-    def _send(self, worker: _Worker, job: _Job) -> None:
+    def _send(self, worker: WorkerHandle, job: _Job) -> None:
         if job.token not in worker.tokens:
             worker.tokens.add(job.token)
             self._queue_frame(worker, _frames.FN, job.token, job.fn_bytes)
@@ -511,59 +447,37 @@ class ProcessBackend(Backend):
             job.chunk.unary,
         )
         header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, len(prefix) + len(job.data))
-        worker.outbox.extend((header, prefix, job.data))
+        worker.queue(header, prefix, job.data)
         worker.running.append(job)
         if job.chunk.timeout is not None:
             self._timed.add(worker)
         worker.assigned += len(job.chunk) - job.start
         self._flush(worker)
 
-    def _queue_frame(self, worker: _Worker, kind: int, key: int, body: bytes = b"") -> None:
-        worker.outbox.extend(_frames.encode(kind, key, body))
+    def _queue_frame(self, worker: WorkerHandle, kind: int, key: int, body: bytes = b"") -> None:
+        worker.queue(*_frames.encode(kind, key, body))
         self._flush(worker)
 
-    def _flush(self, worker: _Worker) -> None:
+    def _flush(self, worker: WorkerHandle) -> None:
         """Write what the pipe takes now; watch for writability if some is left."""
-        outbox = worker.outbox
-        fd = worker.task_conn.fileno()
-        while outbox:
-            try:
-                written = os.writev(fd, list(itertools.islice(outbox, 64)))
-            except BlockingIOError:
-                break
-            except (BrokenPipeError, ConnectionResetError):
-                outbox.clear()  # the worker is gone; its sentinel will tell us
-                break
-            while written:
-                head = outbox[0]
-                if written >= len(head):
-                    written -= len(head)
-                    outbox.popleft()
-                else:
-                    outbox[0] = memoryview(head)[written:]
-                    written = 0
-        want_writes = bool(outbox)
+        want_writes = worker.write()
         if want_writes != worker.watching_writes:
+            fd = worker.task_conn.fileno()
             if want_writes:
                 self._selector.register(fd, selectors.EVENT_WRITE, lambda _m: self._flush(worker))
             else:
                 self._selector.unregister(fd)
             worker.watching_writes = want_writes
 
-    def _on_readable(self, worker: _Worker) -> None:
-        try:
-            data = os.read(worker.result_conn.fileno(), READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
+    def _on_readable(self, worker: WorkerHandle) -> None:
+        frames = worker.read()
+        if frames is None:
             self._on_exit(worker)
             return
-        for kind, key, body in worker.parser.feed(data):
+        for kind, key, body in frames:
             self._on_frame(worker, kind, key, body)
 
-    def _on_frame(self, worker: _Worker, kind: int, key: int, body: bytes) -> None:
+    def _on_frame(self, worker: WorkerHandle, kind: int, key: int, body: bytes) -> None:
         if kind == _frames.RESULT:
             job = worker.running[0]
             if job.chunk_id != key:  # cannot happen: a worker runs its chunks in order
@@ -590,7 +504,7 @@ class ProcessBackend(Backend):
             self._closed = True
             self._kill_all(error)
 
-    def _slot_freed(self, worker: _Worker) -> None:
+    def _slot_freed(self, worker: WorkerHandle) -> None:
         if worker.retiring:
             if not worker.running:
                 self._stop_worker(worker)
@@ -600,25 +514,25 @@ class ProcessBackend(Backend):
         else:
             self._free.appendleft(worker)
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: WorkerHandle) -> None:
         """Give this worker no more work (max_tasks_per_worker); stop it once idle."""
         self._counters["workers_retired"] += 1
         self._mark_retiring(worker)
         if not worker.running:
             self._stop_worker(worker)
 
-    def _mark_retiring(self, worker: _Worker) -> None:
+    def _mark_retiring(self, worker: WorkerHandle) -> None:
         if not worker.retiring:
             worker.retiring = True
             self._active -= 1
 
-    def _stop_worker(self, worker: _Worker) -> None:
+    def _stop_worker(self, worker: WorkerHandle) -> None:
         self._mark_retiring(worker)
         if not worker.stop_sent:
             worker.stop_sent = True
             self._queue_frame(worker, _frames.STOP, 0)
 
-    def _on_exit(self, worker: _Worker) -> None:
+    def _on_exit(self, worker: WorkerHandle) -> None:
         """The worker's process ended (sentinel) or closed its pipe (EOF)."""
         if worker.gone:
             return
@@ -641,20 +555,12 @@ class ProcessBackend(Backend):
         self._counters["workers_crashed"] += 1
         self._recover(worker)
 
-    def _drain(self, worker: _Worker) -> None:
-        """Read the last frames a dead worker wrote before it died."""
-        fd = worker.result_conn.fileno()
-        while True:
-            try:
-                data = os.read(fd, READ_SIZE)
-            except (BlockingIOError, OSError):
-                return
-            if not data:
-                return
-            for kind, key, body in worker.parser.feed(data):
-                self._on_frame(worker, kind, key, body)
+    def _drain(self, worker: WorkerHandle) -> None:
+        """Handle the last frames a dead worker wrote before it died."""
+        for kind, key, body in worker.drain():
+            self._on_frame(worker, kind, key, body)
 
-    def _forget_worker(self, worker: _Worker) -> None:
+    def _forget_worker(self, worker: WorkerHandle) -> None:
         self._mark_retiring(worker)
         self._workers.pop(worker.pid, None)
         self._timed.discard(worker)
@@ -664,20 +570,17 @@ class ProcessBackend(Backend):
         if worker.watching_writes:
             self._selector.unregister(worker.task_conn.fileno())
             worker.watching_writes = False
-        worker.outbox.clear()
-        worker.task_conn.close()
-        worker.result_conn.close()
-        worker.process.close()
+        worker.close()
 
-    def _recover(self, worker: _Worker) -> None:
+    def _recover(self, worker: WorkerHandle) -> None:
         """The crashed task gets WorkerCrashed; the tasks after it go back to the queue."""
         exitcode = worker.exitcode
         head = worker.running[0]
         chunk = head.chunk
-        state = worker.state
         position = chunk.delivered
-        if state[_worker.STATE_CHUNK] == head.chunk_id:
-            position = max(position, int(state[_worker.STATE_POSITION]))
+        task = worker.running_task()
+        if task is not None and task[0] == head.chunk_id:
+            position = max(position, task[1])
         signum = -exitcode if exitcode is not None and exitcode < 0 else None
         code = exitcode if signum is None else None
         start = chunk.delivered
@@ -735,26 +638,6 @@ class ProcessBackend(Backend):
         self._selector.close()
         os.close(wake_r)
         os.close(wake_w)
-
-
-def _preload_worker_module() -> None:
-    """Have the forkserver import the worker module once, so each worker starts warm.
-
-    Without it every worker imports poolwise and cloudpickle itself (~40 ms of CPU each:
-    2.5 s for 64 workers on 2 cores). The forkserver is shared by the whole process and its
-    preload list only counts before it starts, so we add our module to what is already
-    there (``['__main__']`` by default, or the user's own list). This reads the private
-    ``multiprocessing.forkserver._forkserver``; if that ever changes, workers only start
-    colder.
-    """
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)
-    modules = getattr(server, "_preload_modules", None)
-    if server is None or not isinstance(modules, list):
-        return
-    if getattr(server, "_forkserver_pid", 1) is None and _worker.__name__ not in modules:
-        forkserver.set_forkserver_preload([*modules, _worker.__name__])
 
 
 @atexit.register
