@@ -46,8 +46,9 @@ from ..errors import (
     WorkerCrashed,
 )
 from ..system import default_start_method
-from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable, load_exception, loads
+from ..transport import dumps_or_raise, load_exception, loads
 from . import _frames
+from ._encode import FunctionCache, Job, pickle_tasks
 from ._handle import WorkerHandle
 from ._popen import preload_worker_module, worker_process_class
 from ._signals import hold_sigterm, release_sigterm
@@ -62,8 +63,6 @@ __all__ = ["ProcessBackend"]
 
 #: Chunks a worker may hold at once: one running and one waiting in its pipe.
 PREFETCH = 2
-#: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
-FN_CACHE_SIZE = 64
 #: Seconds to wait for a worker to exit after STOP before killing it.
 STOP_GRACE = 5.0
 #: Seconds between SIGTERM and SIGKILL for a worker whose task timed out. The contract is
@@ -73,32 +72,6 @@ TERM_GRACE = 0.2
 START_POLL = 0.05
 
 _LIVE: weakref.WeakSet[ProcessBackend] = weakref.WeakSet()
-
-
-class _Job:
-    """A chunk, pickled, waiting for (or held by) a worker."""
-
-    __slots__ = ("begun", "chunk", "chunk_id", "data", "fn_bytes", "has_unsent", "start", "token")
-
-    def __init__(
-        self,
-        chunk: Chunk,
-        chunk_id: int,
-        token: int,
-        fn_bytes: bytes,
-        data: bytes,
-        has_unsent: bool,
-    ) -> None:
-        self.chunk = chunk
-        self.chunk_id = chunk_id
-        self.token = token
-        self.fn_bytes = fn_bytes
-        self.data = data
-        self.has_unsent = has_unsent
-        #: First task to run: above 0 when the job was requeued after a crash.
-        self.start = 0
-        #: Whether ``chunk.begin()`` was called (it must be, exactly once).
-        self.begun = False
 
 
 class ProcessBackend(Backend):
@@ -123,15 +96,11 @@ class ProcessBackend(Backend):
                 (options.initializer, options.initargs), "initializer and initargs"
             )
         self._lock = threading.Lock()
-        self._pending: collections.deque[_Job] = collections.deque()
+        self._pending: collections.deque[Job] = collections.deque()
         self._closed = False
         self._terminating = False
         self._broken: BaseException | None = None
-        self._functions: collections.OrderedDict[int, tuple[object, int, bytes]] = (
-            collections.OrderedDict()
-        )
-        self._forgotten: list[int] = []
-        self._tokens = itertools.count(1)
+        self._functions = FunctionCache()
         self._chunk_ids = itertools.count(1)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -158,59 +127,18 @@ class ProcessBackend(Backend):
     # -- caller side -------------------------------------------------------------------
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        self._function_token(fn)
+        self._functions.token_for(fn)
         if first is not None:
             args, kwargs = first
             dumps_or_raise(args, "input #0 args")
             if kwargs:
                 dumps_or_raise(kwargs, "input #0 kwargs")
 
-    def _function_token(self, fn: Callable[..., Any]) -> tuple[int, bytes]:
-        """The token and pickled bytes of ``fn``, pickling it only the first time."""
-        with self._lock:
-            cached = self._functions.get(id(fn))
-            if cached is not None and cached[0] is fn:
-                self._functions.move_to_end(id(fn))
-                return cached[1], cached[2]
-        data = dumps_or_raise(fn, "fn")
-        with self._lock:
-            token = next(self._tokens)
-            self._functions[id(fn)] = (fn, token, data)
-            while len(self._functions) > FN_CACHE_SIZE:
-                _, (_, old_token, _) = self._functions.popitem(last=False)
-                self._forgotten.append(old_token)
-        return token, data
-
-    def _pickle_tasks(self, chunk: Chunk) -> tuple[bytes, bool]:
-        tasks = chunk.tasks
-        try:
-            return dumps(tasks if isinstance(tasks, list) else list(tasks)), False
-        except Exception:
-            pass
-        # Find the tasks that fail and send a marker in their place; the rest still run.
-        sendable: list[Any] = []
-        for offset, item in enumerate(tasks):
-            try:
-                dumps(item)
-            except Exception as exc:
-                index = chunk.index_of(offset)
-                label = "input" if index is None else f"input #{index}"
-                args, kwargs = chunk.task(offset)
-                error = find_unpicklable(args, f"{label} args") or find_unpicklable(
-                    kwargs, f"{label} kwargs"
-                )
-                if error is None:
-                    error = NotPicklable(label, "task", f"{type(exc).__name__}: {exc}")
-                sendable.append(Unsent(error) if chunk.unary else ((Unsent(error),), {}))
-            else:
-                sendable.append(item)
-        return dumps(sendable), True
-
     def submit(self, chunk: Chunk) -> None:
         self._raise_if_unusable()
-        token, fn_bytes = self._function_token(chunk.fn)
-        data, has_unsent = self._pickle_tasks(chunk)
-        job = _Job(chunk, next(self._chunk_ids), token, fn_bytes, data, has_unsent)
+        token, fn_bytes = self._functions.token_for(chunk.fn)
+        data, has_unsent = pickle_tasks(chunk)
+        job = Job(chunk, next(self._chunk_ids), token, fn_bytes, data, has_unsent)
         with self._lock:
             self._raise_if_unusable()
             self._pending.append(job)
@@ -265,13 +193,13 @@ class ProcessBackend(Backend):
             # between a lock's acquire and its with-block), and the caller must not hang.
             thread.join(STOP_GRACE if kill else None)
 
-    def _take_all_pending(self) -> list[_Job]:
+    def _take_all_pending(self) -> list[Job]:
         jobs = list(self._pending)
         self._pending.clear()
         return jobs
 
     @staticmethod
-    def _cancel_job(job: _Job) -> None:
+    def _cancel_job(job: Job) -> None:
         if not job.begun:
             job.chunk.cancel()
         else:  # requeued after a crash: it had begun, so it needs outcomes
@@ -326,7 +254,7 @@ class ProcessBackend(Backend):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGKILL)
             return None
-        head: _Job = worker.running[0]
+        head: Job = worker.running[0]
         timeout = head.chunk.timeout
         if timeout is None or worker.stopping_task is not None:
             return None
@@ -365,7 +293,7 @@ class ProcessBackend(Backend):
 
     def _forget_functions(self) -> None:
         with self._lock:
-            tokens, self._forgotten = self._forgotten, []
+            tokens = self._functions.take_forgotten()
         for token in tokens:
             for worker in self._workers.values():
                 if token in worker.tokens:
@@ -433,7 +361,7 @@ class ProcessBackend(Backend):
         )
         return worker
 
-    def _send(self, worker: WorkerHandle, job: _Job) -> None:
+    def _send(self, worker: WorkerHandle, job: Job) -> None:
         if job.token not in worker.tokens:
             worker.tokens.add(job.token)
             self._queue_frame(worker, _frames.FN, job.token, job.fn_bytes)

@@ -1,0 +1,118 @@
+"""How a chunk is packed for a process worker: its function once, its tasks with markers.
+
+A map sends one function to many chunks: ``FunctionCache`` pickles it once (cloudpickle,
+by value for lambdas and ``__main__``) and names it by a token, which each worker caches.
+``pickle_tasks`` pickles a chunk's tasks in one go; when some will not pickle, each of
+those travels as an ``Unsent`` marker that becomes that task's ``NotPicklable`` in the
+worker, so the other tasks still run.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NotPicklable
+from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .base import Chunk
+
+__all__ = ["FN_CACHE_SIZE", "FunctionCache", "Job", "pickle_tasks"]
+
+#: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
+FN_CACHE_SIZE = 64
+
+
+class FunctionCache:
+    """Pickled functions by identity, each with a token; tells which tokens were dropped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._functions: collections.OrderedDict[int, tuple[object, int, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._forgotten: list[int] = []
+        self._tokens = itertools.count(1)
+
+    def token_for(self, fn: Callable[..., Any]) -> tuple[int, bytes]:
+        """The token and pickled bytes of ``fn``, pickling it only the first time.
+
+        Raises ``NotPicklable`` naming the part of ``fn`` that cannot travel.
+        """
+        with self._lock:
+            cached = self._functions.get(id(fn))
+            # The cache holds fn itself, so its id cannot be reused while cached.
+            if cached is not None and cached[0] is fn:
+                self._functions.move_to_end(id(fn))
+                return cached[1], cached[2]
+        data = dumps_or_raise(fn, "fn")
+        with self._lock:
+            token = next(self._tokens)
+            self._functions[id(fn)] = (fn, token, data)
+            while len(self._functions) > FN_CACHE_SIZE:
+                _, (_, old_token, _) = self._functions.popitem(last=False)
+                self._forgotten.append(old_token)
+        return token, data
+
+    def take_forgotten(self) -> list[int]:
+        """Tokens dropped since the last call: workers may forget those functions."""
+        with self._lock:
+            tokens, self._forgotten = self._forgotten, []
+        return tokens
+
+
+def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool]:
+    """The chunk's tasks pickled, and whether some are ``Unsent`` markers."""
+    tasks = chunk.tasks
+    try:
+        return dumps(tasks if isinstance(tasks, list) else list(tasks)), False
+    except Exception:
+        pass
+    sendable: list[Any] = []
+    for offset, item in enumerate(tasks):
+        try:
+            dumps(item)
+        except Exception as exc:
+            index = chunk.index_of(offset)
+            label = "input" if index is None else f"input #{index}"
+            args, kwargs = chunk.task(offset)
+            error = find_unpicklable(args, f"{label} args") or find_unpicklable(
+                kwargs, f"{label} kwargs"
+            )
+            if error is None:
+                error = NotPicklable(label, "task", f"{type(exc).__name__}: {exc}")
+            sendable.append(Unsent(error) if chunk.unary else ((Unsent(error),), {}))
+        else:
+            sendable.append(item)
+    return dumps(sendable), True
+
+
+class Job:
+    """A chunk, pickled, waiting for (or held by) a worker."""
+
+    __slots__ = ("begun", "chunk", "chunk_id", "data", "fn_bytes", "has_unsent", "start", "token")
+
+    def __init__(
+        self,
+        chunk: Chunk,
+        chunk_id: int,
+        token: int,
+        fn_bytes: bytes,
+        data: bytes,
+        has_unsent: bool,
+    ) -> None:
+        self.chunk = chunk
+        self.chunk_id = chunk_id
+        self.token = token
+        self.fn_bytes = fn_bytes
+        self.data = data
+        self.has_unsent = has_unsent
+        #: First task to run: above 0 when the job was requeued after a crash.
+        self.start = 0
+        #: Whether ``chunk.begin()`` was called (it must be, exactly once).
+        self.begun = False
