@@ -1,4 +1,4 @@
-"""The ``poolwise`` command: ``poolwise info`` (and, as they arrive, lab, profile, run).
+"""The ``poolwise`` command: ``poolwise lab`` and ``poolwise info`` (profile, run to come).
 
 Usage errors exit with status 2 and one line on stderr, never a traceback.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -82,6 +83,44 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+
+    from .lab.base import LabSettings
+    from .lab.render_text import print_report
+    from .lab.report import LabReport
+    from .lab.runner import EXPERIMENTS, run_lab
+    from .system import cpus
+
+    only = [key.strip() for key in args.only.split(",") if key.strip()] if args.only else None
+    unknown = [key for key in only or [] if key not in EXPERIMENTS]
+    if unknown:
+        print(
+            f"poolwise: error: --only: unknown row {', '.join(unknown)}; "
+            f"choose from {', '.join(EXPERIMENTS)}",
+            file=sys.stderr,
+        )
+        return 2
+    settings = LabSettings(full=args.full, cpus=cpus())
+    out = Console()
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    with err.status("poolwise lab: starting") as status:
+
+        def on_start(key: str, row: str) -> None:
+            status.update(f"poolwise lab: measuring {row} ({key})")
+
+        rows = run_lab(settings, only, on_start)
+    report = LabReport.of(rows, full=args.full, seconds=time.perf_counter() - started)
+    print_report(report, out)
+    if args.json:
+        report.write_json(args.json)
+        err.print(f"wrote {args.json}")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="poolwise",
@@ -92,6 +131,13 @@ def _build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="what this machine offers: CPUs, GIL, start methods")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(handler=_info)
+    lab = commands.add_parser(
+        "lab", help="measure the processes-vs-threads table on this machine, row by row"
+    )
+    lab.add_argument("--full", action="store_true", help="longer, steadier measurements")
+    lab.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows (keys)")
+    lab.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
+    lab.set_defaults(handler=_lab)
     return parser
 
 

@@ -1,0 +1,46 @@
+"""The lab's verdict table for the terminal (rich)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .report import LabReport
+
+__all__ = ["print_report"]
+
+_STYLES = {"holds": "bold green", "does not hold here": "bold red", "depends": "bold yellow"}
+
+
+def _machine_line(report: LabReport) -> str:
+    m = report.machine
+    gil = "GIL enabled" if m.gil_enabled else "GIL disabled (free-threaded)"
+    quota = "" if m.cpu_quota is None else f", CPU quota {m.cpu_quota:g}"
+    return (
+        f"{m.implementation} {m.python}, {gil}; {m.usable_cpus} usable CPUs "
+        f"({m.logical_cpus} logical{quota}); start methods {', '.join(m.start_methods)}; "
+        f"{'full' if report.full else 'quick'} lab in {report.seconds:.0f} s"
+    )
+
+
+def print_report(report: LabReport, console: Console) -> None:
+    """Print the machine facts and one row per experiment: claim, verdict, reason."""
+    console.print(Text("poolwise lab: the processes-vs-threads table, measured here", "bold"))
+    console.print(_machine_line(report))
+    table = Table(show_lines=True, expand=True)
+    table.add_column("row", style="bold", ratio=2)
+    table.add_column("the seed says", ratio=3)
+    table.add_column("here", ratio=2)
+    table.add_column("because (measured)", ratio=6)
+    for row in report.rows:
+        status = Text(row.verdict.status, _STYLES.get(row.verdict.status, ""))
+        reason = row.verdict.reason
+        if row.measurement.notes:
+            reason += "\n" + "\n".join(f"note: {note}" for note in row.measurement.notes)
+        table.add_row(row.row, row.claim, status, reason)
+    console.print(table)

@@ -1,0 +1,81 @@
+"""Run the lab's experiments in order and collect one ``RowResult`` each.
+
+Experiments load by name only when asked for (``--only``), so a missing optional extra
+(NumPy) only affects its own row; an experiment that fails becomes a row with the error,
+not a crash of the whole lab.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from typing import TYPE_CHECKING
+
+from .base import DEPENDS, LabSettings, Measurement, RowResult, Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .base import Experiment
+
+__all__ = ["EXPERIMENTS", "load_experiment", "run_lab"]
+
+#: key -> "module:attribute" of each experiment, in the seed table's order.
+EXPERIMENTS: dict[str, str] = {
+    "memory-sharing": "poolwise.lab.memory_sharing:EXPERIMENT",
+    "memory-footprint": "poolwise.lab.footprint:EXPERIMENT",
+    "cpu-bound": "poolwise.lab.cpu_bound:EXPERIMENT",
+    "io-bound": "poolwise.lab.io_bound:EXPERIMENT",
+    "starting-time": "poolwise.lab.startup:EXPERIMENT",
+    "interruptibility": "poolwise.lab.interrupt:EXPERIMENT",
+}
+
+
+def load_experiment(key: str) -> Experiment:
+    """The experiment registered as ``key``."""
+    module, _, name = EXPERIMENTS[key].partition(":")
+    experiment: Experiment = getattr(importlib.import_module(module), name)
+    return experiment
+
+
+def run_lab(
+    settings: LabSettings,
+    only: Sequence[str] | None = None,
+    on_start: Callable[[str, str], None] | None = None,
+) -> list[RowResult]:
+    """Run the experiments (all, or ``only`` those keys) and return their rows in order."""
+    keys = list(only) if only else list(EXPERIMENTS)
+    unknown = [key for key in keys if key not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(
+            f"unknown lab row(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}"
+        )
+    rows = []
+    for key in keys:
+        experiment = load_experiment(key)
+        if on_start is not None:
+            on_start(key, experiment.row)
+        rows.append(_run_one(experiment, settings))
+    return rows
+
+
+def _run_one(experiment: Experiment, settings: LabSettings) -> RowResult:
+    started = time.perf_counter()
+    try:
+        measurement = experiment.run(settings)
+        verdict = experiment.judge(measurement)
+        error = None
+    except Exception as exc:  # noqa: BLE001 - one failed row must not end the lab
+        measurement = Measurement()
+        verdict = Verdict(DEPENDS, f"could not be measured here: {type(exc).__name__}: {exc}")
+        error = "".join(traceback.format_exception(exc))
+    return RowResult(
+        key=experiment.key,
+        row=experiment.row,
+        claim=experiment.claim,
+        measurement=measurement,
+        verdict=verdict,
+        seconds=time.perf_counter() - started,
+        error=error,
+    )

@@ -1,0 +1,154 @@
+"""Starting time: start one worker and get its first result, per kind and start method.
+
+The seed says a process starts slower than a thread. Measured here with the primitives
+themselves (``threading.Thread``, ``multiprocessing`` ``Process`` per start method: the
+time from ``start()`` to the first result arriving back through a pipe) and with poolwise
+pools (a new pool of one worker answering its first task), so the figure a user pays is
+beside the textbook one.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import statistics
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Series, Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from multiprocessing.connection import Connection
+
+__all__ = ["EXPERIMENT", "StartupExperiment"]
+
+#: Starts measured per kind in the quick lab and in the full one (the median counts).
+QUICK_STARTS = 5
+FULL_STARTS = 25
+#: A process start within this factor of a thread start would make the seed's row false
+#: here. A thread starts in ~0.1 ms, a fork in ~1-2 ms: 10x is a guess well below both.
+SLOWER_FACTOR = 10.0
+
+
+def _answer(conn: Connection) -> None:
+    """The first (and only) task of a started process: say "ready" through the pipe."""
+    conn.send(time.perf_counter())
+    conn.close()
+
+
+def _thread_start_seconds() -> float:
+    done = threading.Event()
+    started = time.perf_counter()
+    thread = threading.Thread(target=done.set)
+    thread.start()
+    done.wait()
+    elapsed = time.perf_counter() - started
+    thread.join()
+    return elapsed
+
+
+def _process_start_seconds(method: str) -> float:
+    context: Any = multiprocessing.get_context(method)
+    reader, writer = context.Pipe(duplex=False)
+    started = time.perf_counter()
+    process = context.Process(target=_answer, args=(writer,))
+    process.start()
+    writer.close()
+    reader.recv()
+    elapsed = time.perf_counter() - started
+    reader.close()
+    process.join()
+    return elapsed
+
+
+def _pool_start_seconds(mode: str, method: str | None) -> float:
+    import poolwise
+
+    started = time.perf_counter()
+    with poolwise.Pool(mode, 1, start_method=method) as pool:  # type: ignore[arg-type]
+        pool.submit(int).result()
+        elapsed = time.perf_counter() - started
+    return elapsed
+
+
+class StartupExperiment:
+    """Seconds from asking for a worker to its first result, per kind of worker."""
+
+    key = "starting-time"
+    row = "Starting time"
+    claim = "A process starts slower than a thread"
+
+    def run(self, settings: LabSettings) -> Measurement:
+        starts = FULL_STARTS if settings.full else QUICK_STARTS
+        methods = multiprocessing.get_all_start_methods()
+        # poolwise first: in a poolwise program its first pool starts the forkserver (and
+        # has it preload the worker module), which the raw processes then share.
+        kinds: dict[str, Callable[[], float]] = {
+            "poolwise threads pool": functools.partial(_pool_start_seconds, "threads", None)
+        }
+        for method in methods:
+            kinds[f"poolwise processes pool ({method})"] = functools.partial(
+                _pool_start_seconds, "processes", method
+            )
+        kinds["thread"] = _thread_start_seconds
+        for method in methods:
+            kinds[f"process ({method})"] = functools.partial(_process_start_seconds, method)
+        measurement = Measurement()
+        medians: list[float] = []
+        for name, start in kinds.items():
+            # The first start of a kind pays one-time costs (the forkserver itself): it is
+            # kept apart from the median of the ones after it.
+            first = start()
+            times = [start() for _ in range(starts)]
+            median = statistics.median(times)
+            measurement.figures[f"{name}: ms to first result"] = round(median * 1e3, 3)
+            measurement.figures[f"{name}: ms, first start"] = round(first * 1e3, 3)
+            medians.append(median * 1e3)
+        measurement.series.append(
+            Series(
+                "ms to first result",
+                [float(i) for i in range(len(medians))],
+                medians,
+                "kind (in the order of the figures)",
+                "ms",
+            )
+        )
+        measurement.figures["kinds"] = ", ".join(kinds)
+        return measurement
+
+    def judge(self, measurement: Measurement) -> Verdict:
+        figures = measurement.figures
+        thread = float(figures["thread: ms to first result"])
+        processes = {
+            name.split(": ")[0]: float(value)
+            for name, value in figures.items()
+            if name.startswith("process (") and name.endswith("ms to first result")
+        }
+        if not processes:
+            return Verdict(DEPENDS, "no process start method could be measured here")
+        fastest_name, fastest = min(processes.items(), key=lambda item: item[1])
+        slowest_name, slowest = max(processes.items(), key=lambda item: item[1])
+        ratio = fastest / thread if thread > 0 else float("inf")
+        if ratio >= SLOWER_FACTOR:
+            return Verdict(
+                HOLDS,
+                f"a thread answered in {thread:.2f} ms; the fastest process, {fastest_name}, "
+                f"took {fastest:.1f} ms ({ratio:.0f}x) and {slowest_name} {slowest:.1f} ms",
+            )
+        if fastest <= thread:
+            return Verdict(
+                NOT_HERE,
+                f"{fastest_name} answered in {fastest:.2f} ms, no slower than a thread "
+                f"({thread:.2f} ms)",
+            )
+        return Verdict(
+            DEPENDS,
+            f"{fastest_name} answered in {fastest:.2f} ms, only {ratio:.1f}x a thread's "
+            f"{thread:.2f} ms, while {slowest_name} took {slowest:.1f} ms: it depends on the "
+            "start method",
+        )
+
+
+EXPERIMENT = StartupExperiment()

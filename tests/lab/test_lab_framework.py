@@ -1,0 +1,130 @@
+"""The lab's framework: worker sweeps, the runner, a failing row, rendering, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+from rich.console import Console
+
+from poolwise import cli
+from poolwise.lab import runner
+from poolwise.lab.base import (
+    DEPENDS,
+    HOLDS,
+    LabSettings,
+    Measurement,
+    Series,
+    Verdict,
+    worker_counts,
+)
+from poolwise.lab.render_text import print_report
+from poolwise.lab.report import LabReport
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class _Fake:
+    key = "fake"
+    row = "Fake row"
+    claim = "Fakes are fast"
+
+    def run(self, settings: LabSettings) -> Measurement:
+        return Measurement(
+            figures={"speed-up at 2 workers": 1.9, "cpus": settings.cpus},
+            series=[Series("threads", [1.0, 2.0], [1.0, 1.9], "workers", "speed-up")],
+        )
+
+    def judge(self, measurement: Measurement) -> Verdict:
+        value = measurement.figures["speed-up at 2 workers"]
+        return Verdict(HOLDS, f"reached {value}x")
+
+
+class _Broken(_Fake):
+    key = "broken"
+    row = "Broken row"
+
+    def run(self, settings: LabSettings) -> Measurement:
+        raise RuntimeError("no network here")
+
+
+FAKE = _Fake()
+BROKEN = _Broken()
+
+
+@pytest.fixture
+def fake_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        runner,
+        "EXPERIMENTS",
+        {"fake": f"{__name__}:FAKE", "broken": f"{__name__}:BROKEN"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("cpus", "beyond", "expected"),
+    [
+        (1, None, [1]),
+        (2, None, [1, 2]),
+        (6, None, [1, 2, 4, 6]),
+        (64, None, [1, 2, 4, 8, 16, 32, 64]),
+        (2, 64, [1, 2, 4, 8, 16, 32, 64]),
+        (3, 8, [1, 2, 3, 4, 8]),
+    ],
+)
+def test_worker_counts_sweep_to_the_cpus_and_beyond(
+    cpus: int, beyond: int | None, expected: list[int]
+) -> None:
+    assert worker_counts(cpus, beyond) == expected
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_a_failing_row_is_reported_not_raised() -> None:
+    rows = runner.run_lab(LabSettings(cpus=2))
+    assert [row.key for row in rows] == ["fake", "broken"]
+    assert rows[0].verdict == Verdict(HOLDS, "reached 1.9x")
+    assert rows[1].verdict.status == DEPENDS
+    assert "no network here" in rows[1].verdict.reason
+    assert rows[1].error is not None
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_unknown_rows_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown lab row"):
+        runner.run_lab(LabSettings(cpus=2), only=["nope"])
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_terminal_table_shows_claim_verdict_and_reason() -> None:
+    rows = runner.run_lab(LabSettings(cpus=2), only=["fake"])
+    report = LabReport.of(rows, full=False, seconds=1.0)
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=100, color_system=None))
+    text = out.getvalue()
+    assert "Fake row" in text
+    assert "Fakes are fast" in text
+    assert "holds" in text
+    assert "reached 1.9x" in text
+    assert "usable CPUs" in text
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_cli_lab_writes_json_with_machine_facts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "lab.json"
+    assert cli.main(["lab", "--only", "fake", "--json", str(target)]) == 0
+    data = json.loads(target.read_text())
+    assert data["machine"]["usable_cpus"] >= 1
+    assert data["rows"][0]["verdict"] == {"status": "holds", "reason": "reached 1.9x"}
+    assert data["rows"][0]["measurement"]["series"][0]["y"] == [1.0, 1.9]
+    assert "Fake row" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_cli_lab_unknown_row_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["lab", "--only", "nope"]) == 2
+    assert "unknown row nope" in capsys.readouterr().err

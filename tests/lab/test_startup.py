@@ -1,0 +1,41 @@
+"""Starting time: measured in a tiny configuration; verdict rules on synthetic figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from poolwise.lab import startup
+from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
+
+
+@pytest.mark.slow
+def test_every_kind_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(startup, "QUICK_STARTS", 1)
+    measurement = startup.EXPERIMENT.run(LabSettings(cpus=2))
+    figures = measurement.figures
+    assert float(figures["thread: ms to first result"]) > 0
+    assert float(figures["process (forkserver): ms to first result"]) > 0
+    assert float(figures["poolwise processes pool (forkserver): ms to first result"]) > 0
+    assert startup.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
+
+
+def _figures(thread: float, **processes: float) -> Measurement:
+    figures: dict[str, float | str] = {"thread: ms to first result": thread}
+    for method, ms in processes.items():
+        figures[f"process ({method}): ms to first result"] = ms
+    return Measurement(figures=figures)
+
+
+@pytest.mark.parametrize(
+    ("measurement", "status"),
+    [
+        (_figures(0.1, fork=1.5, spawn=50.0), HOLDS),  # 15x >= SLOWER_FACTOR
+        (_figures(0.1, fork=0.9, spawn=50.0), DEPENDS),  # 9x: below the factor
+        (_figures(1.0, fork=0.8), NOT_HERE),  # a process no slower than a thread
+        (_figures(0.1), DEPENDS),  # nothing measured
+    ],
+)
+def test_verdict_rules(measurement: Measurement, status: str) -> None:
+    verdict = startup.EXPERIMENT.judge(measurement)
+    assert verdict.status == status
+    assert verdict.reason
