@@ -118,6 +118,11 @@ def _lab(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json)
         err.print(f"wrote {args.json}")
+    if args.html:
+        from .lab.render_html import write_html
+
+        write_html(report, args.html)
+        err.print(f"wrote {args.html}")
     return 0
 
 
@@ -137,6 +142,9 @@ def _build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--full", action="store_true", help="longer, steadier measurements")
     lab.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows (keys)")
     lab.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
+    lab.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write a self-contained HTML report"
+    )
     lab.set_defaults(handler=_lab)
     return parser
 

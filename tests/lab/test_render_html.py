@@ -1,0 +1,71 @@
+"""The HTML report: every row and chart there, self-contained, text escaped."""
+
+from __future__ import annotations
+
+import re
+
+from poolwise.lab.base import DEPENDS, HOLDS, Measurement, RowResult, Series, Verdict
+from poolwise.lab.render_html import render_html
+from poolwise.lab.report import LabReport
+
+
+def sample_report() -> LabReport:
+    """Two rows with charts and one without, as a real lab run would give."""
+    speedups = Measurement(
+        figures={"primes: processes speed-up at 2 workers": 1.9},
+        series=[
+            Series("primes, threads", [1.0, 2.0], [1.0, 0.97], "workers", "speed-up"),
+            Series("primes, processes", [1.0, 2.0], [1.0, 1.9], "workers", "speed-up"),
+        ],
+    )
+    memory = Measurement(
+        figures={"thread MB per worker": 0.1},
+        series=[Series("threads", [1.0, 2.0, 4.0], [0.1, 0.2, 0.4], "workers", "MB added")],
+        notes=["poolwise.share() arrives with issue #7"],
+    )
+    rows = [
+        RowResult(
+            "cpu-bound",
+            "CPU-bound processing",
+            "Processes for CPU",
+            speedups,
+            Verdict(HOLDS, "processes reached 1.9x, threads 0.97x"),
+            1.0,
+        ),
+        RowResult(
+            "memory-footprint",
+            "Memory footprint",
+            "Processes are large",
+            memory,
+            Verdict(DEPENDS, "a <fork> worker costs 2 MB & a thread 0.1 MB"),
+            1.0,
+        ),
+        RowResult(
+            "interruptibility",
+            "Interruptibility",
+            "Threads are not",
+            Measurement(),
+            Verdict(DEPENDS, "could not be measured here"),
+            0.1,
+            error="Traceback...",
+        ),
+    ]
+    return LabReport.of(rows, full=False, seconds=3.0)
+
+
+def test_every_row_chart_and_note_is_in_the_page() -> None:
+    page = render_html(sample_report())
+    for key in ("cpu-bound", "memory-footprint", "interruptibility"):
+        assert f'id="row-{key}"' in page
+    assert page.count("<svg") == 2
+    assert "primes, processes" in page
+    assert "note: poolwise.share() arrives with issue #7" in page
+    assert "usable CPUs" in page
+
+
+def test_page_is_self_contained_and_escaped() -> None:
+    page = render_html(sample_report())
+    urls = set(re.findall(r"https?://[^\"' )]+", page))
+    assert urls <= {"http://www.w3.org/2000/svg"}  # the SVG namespace, never fetched
+    assert "<script" not in page
+    assert "a &lt;fork&gt; worker costs 2 MB &amp; a thread" in page
