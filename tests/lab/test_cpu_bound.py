@@ -1,0 +1,236 @@
+"""The CPU-bound lab row: a tiny real run, the task functions, and each verdict rule."""
+
+from __future__ import annotations
+
+import sys
+import zlib
+
+import pytest
+
+from poolwise.lab import cpu_bound
+from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+
+#: Just above and just below a threshold.
+EPS = 0.01
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workloads of a few ms in all, so a real run costs little more than starting pools."""
+    for name, value in {
+        "PRIMES_SPAN": 50,
+        "MATMUL_PYTHON_SIZE": 4,
+        "MATMUL_NUMPY_SIZE": 4,
+        "MATMUL_NUMPY_PRODUCTS": 2,
+        "FRAME_WIDTH": 32,
+        "FRAME_HEIGHT": 8,
+        "FRAME_COUNT": 2,
+        "TASKS_PER_WORKER": 2,
+        "WARM_SECONDS": 0.01,
+    }.items():
+        monkeypatch.setattr(cpu_bound, name, value)
+
+
+def _block_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # None in sys.modules makes `import numpy` raise ImportError, as if it were not installed.
+    monkeypatch.setitem(sys.modules, "numpy", None)
+
+
+def _numpy_installed() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- a real run ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("tiny")
+@pytest.mark.parametrize("numpy", ["as-installed", "missing"])
+def test_tiny_run_measures_every_workload_and_mode(
+    numpy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if numpy == "missing":
+        _block_numpy(monkeypatch)
+    with_numpy = numpy == "as-installed" and _numpy_installed()
+
+    measurement = cpu_bound.EXPERIMENT.run(LabSettings(full=False, cpus=2))
+
+    keys = ["primes", "matmul-python", "zlib", "lzma"] + (["matmul-numpy"] if with_numpy else [])
+    figures = measurement.figures
+    assert figures["cpus"] == 2
+    assert figures["top workers"] == 2
+    assert figures["gil"] in ("enabled", "disabled")
+    for key in keys:
+        assert isinstance(figures[f"{key}: serial seconds"], float)
+        for mode in ("threads", "processes"):
+            for workers in (1, 2):
+                speedup = figures[f"{key}: {mode} speed-up at {workers} workers"]
+                assert isinstance(speedup, float)
+                assert speedup > 0
+            assert figures[f"{key}: best {mode} workers"] in (1, 2)
+    assert len(measurement.series) == 2 * len(keys)
+    for series in measurement.series:
+        assert series.x == [1.0, 2.0]
+        assert len(series.y) == 2
+        assert all(y > 0 for y in series.y)
+    assert {s.name.rsplit(": ", 1)[1] for s in measurement.series} == {"threads", "processes"}
+
+    numpy_figures = [name for name in figures if name.startswith("matmul-numpy")]
+    if with_numpy:
+        assert numpy_figures
+        assert measurement.notes == []
+    else:
+        assert numpy_figures == []
+        assert any("poolwise[numpy]" in note for note in measurement.notes)
+    verdict = cpu_bound.EXPERIMENT.judge(measurement)
+    assert verdict.status in (HOLDS, NOT_HERE, DEPENDS)
+    assert verdict.reason
+
+
+def test_missing_numpy_is_a_note_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    _block_numpy(monkeypatch)
+    monkeypatch.setattr(cpu_bound, "FRAME_WIDTH", 16)
+    monkeypatch.setattr(cpu_bound, "FRAME_HEIGHT", 4)
+    notes: list[str] = []
+
+    workloads = cpu_bound._workloads(3, notes)
+
+    assert [w.key for w in workloads] == ["primes", "matmul-python", "zlib", "lzma"]
+    assert all(len(w.inputs) == 3 for w in workloads)
+    assert len(notes) == 1
+    assert "pip install poolwise[numpy]" in notes[0]
+    assert "uv sync --extra numpy" in notes[0]
+
+
+# -- the task functions --------------------------------------------------------------------
+
+
+def test_tasks_compute_what_they_say() -> None:
+    assert cpu_bound.count_primes(0, 100) == 25
+    assert cpu_bound.count_primes(90, 20) == 5  # 97, 101, 103, 107, 109
+    assert cpu_bound.matmul_python(3, 1) == cpu_bound.matmul_python(3, 1)
+    frames = [cpu_bound.make_frame(i, 32, 8) for i in range(2)]
+    assert cpu_bound.compress_zlib(frames, 6) == sum(len(zlib.compress(f, 6)) for f in frames)
+    assert cpu_bound.compress_lzma(frames, 0) > 0
+
+
+def test_frames_are_deterministic_distinct_and_sized() -> None:
+    frame = cpu_bound.make_frame(5, 64, 16)
+    assert len(frame) == 64 * 16
+    assert frame == cpu_bound.make_frame(5, 64, 16)
+    assert frame != cpu_bound.make_frame(6, 64, 16)
+
+
+def test_matmul_numpy_when_installed() -> None:
+    pytest.importorskip("numpy")
+    assert cpu_bound.matmul_numpy(4, 2) > 0
+
+
+# -- the verdict rules, on synthetic figures ----------------------------------------------
+
+
+def _judge(
+    cpus: int = 2,
+    gil: str = "enabled",
+    primes: tuple[float, float] = (1.0, 1.9),
+    matmul: tuple[float, float] = (1.0, 1.9),
+    **released: tuple[float, float],
+) -> Verdict:
+    """Judge speed-ups given as (threads, processes) at the top worker count (= cpus)."""
+    figures: dict[str, float | str] = {"cpus": cpus, "top workers": cpus, "gil": gil}
+    workloads = {"primes": primes, "matmul-python": matmul}
+    workloads |= {key.replace("_", "-"): value for key, value in released.items()}
+    for key, (threads, processes) in workloads.items():
+        figures[f"{key}: threads speed-up at {cpus} workers"] = threads
+        figures[f"{key}: processes speed-up at {cpus} workers"] = processes
+        # A lower worker count that must not count: the judge reads the top one only.
+        figures[f"{key}: threads speed-up at 1 workers"] = 5.0
+    return cpu_bound.EXPERIMENT.judge(Measurement(figures=figures))
+
+
+def test_one_cpu_depends() -> None:
+    verdict = _judge(cpus=1, primes=(1.0, 0.98))
+    assert verdict.status == DEPENDS
+    assert "only 1 usable CPU" in verdict.reason
+    assert "0.98x" in verdict.reason
+
+
+def test_no_pure_python_figures_depends() -> None:
+    verdict = cpu_bound.EXPERIMENT.judge(Measurement(figures={"cpus": 2, "top workers": 2}))
+    assert verdict.status == DEPENDS
+
+
+def test_holds_when_only_processes_speed_up() -> None:
+    verdict = _judge(primes=(1.01, 1.91), matmul=(0.92, 1.92), zlib=(1.05, 1.8))
+    assert verdict.status == HOLDS
+    assert "1.91x on 2 processes, 1.01x on 2 threads" in verdict.reason
+    assert "zlib on video frames either (1.05x)" in verdict.reason
+
+
+def test_holds_without_gil_releasing_figures() -> None:
+    assert _judge().status == HOLDS
+
+
+@pytest.mark.parametrize(
+    ("threads", "status"),
+    [(cpu_bound.SPEEDUP, NOT_HERE), (cpu_bound.SPEEDUP - EPS, DEPENDS)],
+)
+def test_threads_scaling_on_pure_python_does_not_hold(threads: float, status: str) -> None:
+    verdict = _judge(gil="disabled", primes=(threads, 1.9))
+    assert verdict.status == status
+    if status == NOT_HERE:
+        assert "GIL disabled" in verdict.reason
+        assert f"{threads:.2f}x faster on 2 threads" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("processes", "status"),
+    [(cpu_bound.SPEEDUP - EPS, DEPENDS), (cpu_bound.SPEEDUP, HOLDS)],
+)
+def test_processes_must_speed_up_pure_python(processes: float, status: str) -> None:
+    verdict = _judge(matmul=(1.0, processes))
+    assert verdict.status == status
+    if status == DEPENDS:
+        assert "processes did not speed up" in verdict.reason
+        assert f"{processes:.2f}x on 2 processes" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("threads", "status"),
+    [(cpu_bound.NO_SPEEDUP, DEPENDS), (cpu_bound.NO_SPEEDUP - EPS, HOLDS)],
+)
+def test_threads_gaining_a_little_is_inconclusive(threads: float, status: str) -> None:
+    verdict = _judge(primes=(threads, 1.9))
+    assert verdict.status == status
+    if status == DEPENDS:
+        assert "gained a little" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("threads", "status"),
+    [(cpu_bound.SPEEDUP, DEPENDS), (cpu_bound.SPEEDUP - EPS, HOLDS)],
+)
+def test_threads_scaling_where_the_gil_is_released_depends(threads: float, status: str) -> None:
+    verdict = _judge(matmul_numpy=(1.1, 1.9), zlib=(threads, 1.5), lzma=(1.0, 1.9))
+    assert verdict.status == status
+    if status == DEPENDS:
+        assert verdict.reason.startswith("zlib releases the GIL: ")
+        assert f"threads reached {threads:.2f}x with 2 workers" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("processes", "wording"),
+    [
+        (1.9 / cpu_bound.AS_FAST - EPS, "as fast as processes"),
+        (1.9 / cpu_bound.AS_FAST + EPS, "against"),
+    ],
+)
+def test_threads_as_fast_as_processes_wording(processes: float, wording: str) -> None:
+    verdict = _judge(matmul_numpy=(1.9, processes))
+    assert verdict.status == DEPENDS
+    assert verdict.reason.startswith("NumPy releases the GIL")
+    assert wording in verdict.reason
