@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -18,14 +19,19 @@ _INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_track
 
 def worker_processes() -> list[psutil.Process]:
     """Descendants of this process that are workers, not multiprocessing's helpers."""
+    me = os.getpid()
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
             cmdline = " ".join(child.cmdline())
+            parent = child.ppid()
         except psutil.Error:
             continue
-        if not any(name in cmdline for name in _INFRASTRUCTURE):
-            found.append(child)
+        # Only the helpers themselves: a forkserver's children are forks of it and show
+        # the same command line, and they are the workers this must see.
+        if parent == me and any(name in cmdline for name in _INFRASTRUCTURE):
+            continue
+        found.append(child)
     return found
 
 
