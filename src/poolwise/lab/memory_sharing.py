@@ -1,0 +1,321 @@
+"""Memory sharing: a worker changes a shared object; who sees the change, and what a copy costs.
+
+The seed says memory is not shared between processes and is shared between threads. Measured
+here with poolwise pools of one worker: the worker appends to a module-level list and writes
+into a ``bytearray`` it was given, and the parent looks at both. A thread changes the
+parent's own objects; a process (fork, spawn or forkserver) changes its copy, so the parent
+sees nothing. A third kind, processes with a ``multiprocessing.shared_memory`` block, shows
+that processes can share memory when they ask for it.
+
+What "not shared" costs is the second half: the time to hand a large buffer to a worker and
+get its checksum back, from a thread (no copy), a process (the buffer is pickled, piped and
+unpickled) and a process reading a shared block (no copy).
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import os
+import secrets
+import time
+import zlib
+from multiprocessing import shared_memory
+from typing import TYPE_CHECKING
+
+from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..pool import Pool
+
+__all__ = ["EXPERIMENT", "MemorySharingExperiment"]
+
+#: Size of the buffer handed to a worker (MB). 64 MB is large enough that the copy dominates
+#: the checksum (measured on 2 cores: zlib.crc32 of 64 MB in 0.03 s, the copy to a process
+#: ~0.2 s) and small enough for any machine the lab runs on; the full lab doubles it.
+QUICK_BUFFER_MB = 64
+FULL_BUFFER_MB = 128
+#: The verdict is "depends" (not "holds") only if the shared block hands the buffer over at
+#: least this many times faster than the copy: then sharing is a real option a program can
+#: take, and "not shared" is a default rather than a law. A guess: 2x is well under the ~4x
+#: measured for 64 MB on 2 cores, and above what noise between two runs gives.
+SHARED_SAVING_FACTOR = 2.0
+#: Shared-memory blocks this experiment creates are named with this prefix, so a leak (a
+#: block left in /dev/shm) is easy to find and to test for.
+SHM_PREFIX = "poolwise-lab-"
+#: Keep this many MB free in /dev/shm beyond the block (a full tmpfs gives SIGBUS on write;
+#: Docker's default /dev/shm is only 64 MB).
+SHM_HEADROOM_MB = 16
+
+_THREADS = "threads"
+_SHARED = "processes with shared memory"
+_SAW = ": parent saw the write"
+_HAND_OVER = ": hand-over s"
+_COPY = "processes, copy"
+_SHARED_HAND_OVER = "processes, shared memory"
+
+#: Markers appended by ``_write``. In a thread this is the parent's list; in a process, the
+#: worker's own copy of this module's list.
+_SEEN: list[str] = []
+
+
+def _write(marker: str, buffer: bytearray) -> int:
+    """A worker's change to two shared objects: a module-level list and its argument."""
+    _SEEN.append(marker)
+    buffer[0] = 1
+    return os.getpid()
+
+
+def _write_shared(name: str) -> int:
+    """A worker's write into the shared-memory block called ``name``."""
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        _view(block)[0] = 1
+    finally:
+        block.close()
+    return os.getpid()
+
+
+def _checksum(data: bytes) -> int:
+    """What the worker does with the buffer it was handed: read all of it."""
+    return zlib.crc32(data)
+
+
+def _checksum_shared(name: str, size: int) -> int:
+    """``_checksum`` of the first ``size`` bytes of a shared-memory block, read in place."""
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        # The view must be released before close(), or close() raises BufferError.
+        with _view(block)[:size] as view:
+            return zlib.crc32(view)
+    finally:
+        block.close()
+
+
+def _new_block(size: int) -> shared_memory.SharedMemory:
+    return shared_memory.SharedMemory(
+        name=SHM_PREFIX + secrets.token_hex(6), create=True, size=max(size, 1)
+    )
+
+
+def _view(block: shared_memory.SharedMemory) -> memoryview:
+    """The block's memory (typeshed allows None: that is only after close())."""
+    view = block.buf
+    if view is None:
+        raise ValueError(f"shared-memory block {block.name} is closed")
+    return view
+
+
+def _release(block: shared_memory.SharedMemory) -> None:
+    """Close and unlink ``block``, so no /dev/shm entry outlives the experiment."""
+    try:
+        block.close()
+    finally:
+        block.unlink()
+
+
+def _saw(seen: list[bool]) -> str:
+    """The parent's answer: "yes" when it saw every write, "no" when none, else "partly"."""
+    if all(seen):
+        return "yes"
+    return "no" if not any(seen) else "partly"
+
+
+def _write_seen(pool: Pool) -> str:
+    """Have one worker of ``pool`` change a module list and a bytearray; did the parent see?"""
+    marker = secrets.token_hex(8)
+    buffer = bytearray(1)
+    try:
+        pool.submit(_write, marker, buffer).result()
+        return _saw([marker in _SEEN, buffer[0] == 1])
+    finally:
+        if marker in _SEEN:
+            _SEEN.remove(marker)
+
+
+def _shared_write_seen(pool: Pool) -> str:
+    """Have one worker of ``pool`` write into a shared-memory block; did the parent see?"""
+    block = _new_block(mmap.PAGESIZE)
+    try:
+        pool.submit(_write_shared, block.name).result()
+        return _saw([_view(block)[0] == 1])
+    finally:
+        _release(block)
+
+
+def _best_seconds(repeats: int, call: Callable[[], int], expected: int) -> float:
+    """The fastest of ``repeats`` calls; each must return the checksum ``expected``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        got = call()
+        elapsed = time.perf_counter() - started
+        if got != expected:
+            raise RuntimeError(f"a worker's checksum {got} differs from the parent's {expected}")
+        best = min(best, elapsed)
+    return best
+
+
+def _hand_over_seconds(pool: Pool, data: bytes, repeats: int) -> float:
+    """Seconds to hand ``data`` to a worker of ``pool`` and get its checksum back."""
+    expected = zlib.crc32(data)
+    return _best_seconds(repeats, lambda: pool.submit(_checksum, data).result(), expected)
+
+
+def _shared_hand_over_seconds(pool: Pool, data: bytes, repeats: int) -> float:
+    """``hand_over_seconds`` through a shared-memory block instead of a copy.
+
+    The block is filled before the clock starts, as a producer that writes straight into
+    shared memory would; the time is the worker's attach, read and answer.
+    """
+    expected = zlib.crc32(data)
+    block = _new_block(len(data))
+    try:
+        _view(block)[: len(data)] = data
+        return _best_seconds(
+            repeats,
+            lambda: pool.submit(_checksum_shared, block.name, len(data)).result(),
+            expected,
+        )
+    finally:
+        _release(block)
+
+
+def _shm_free_mb() -> float | None:
+    """Free space in /dev/shm (MB), or None where there is no such folder."""
+    try:
+        stats = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize / 2**20
+
+
+class MemorySharingExperiment:
+    """Whose objects a worker changes, per kind of worker, and what a copy costs."""
+
+    key = "memory-sharing"
+    row = "Memory sharing"
+    claim = (
+        "Memory is not shared between processes; memory is shared between threads within a process"
+    )
+
+    def run(self, settings: LabSettings) -> Measurement:
+        import poolwise
+        from poolwise.system import default_start_method
+
+        measurement = Measurement(
+            notes=[
+                "processes with shared memory use multiprocessing.shared_memory: "
+                "poolwise.share() arrives with issue #7"
+            ]
+        )
+        figures = measurement.figures
+        megabytes = settings.scale(QUICK_BUFFER_MB, FULL_BUFFER_MB)
+        figures["buffer MB"] = megabytes
+        data = bytes(megabytes * 2**20)
+        repeats = settings.repeats
+
+        with poolwise.Pool("threads", 1) as pool:
+            figures[_THREADS + _SAW] = _write_seen(pool)
+            figures[_THREADS + _HAND_OVER] = round(_hand_over_seconds(pool, data, repeats), 4)
+
+        default = default_start_method()
+        methods = [
+            m for m in multiprocessing.get_all_start_methods() if m in ("fork", "spawn", default)
+        ]
+        # The default method last: its pool also times the copy and the shared block.
+        methods.sort(key=lambda m: m == default)
+        for method in methods:
+            with poolwise.Pool("processes", 1, start_method=method) as pool:
+                figures[f"processes ({method}){_SAW}"] = _write_seen(pool)
+                if method != default:
+                    continue
+                figures["processes: start method"] = method
+                figures[_COPY + _HAND_OVER] = round(_hand_over_seconds(pool, data, repeats), 4)
+                self._shared(pool, data, repeats, measurement)
+        return measurement
+
+    @staticmethod
+    def _shared(pool: Pool, data: bytes, repeats: int, measurement: Measurement) -> None:
+        figures = measurement.figures
+        try:
+            figures[_SHARED + _SAW] = _shared_write_seen(pool)
+        except OSError as exc:
+            figures[_SHARED + _SAW] = "unavailable"
+            measurement.notes.append(f"no shared memory here: {exc}")
+            return
+        free = _shm_free_mb()
+        needed = len(data) / 2**20 + SHM_HEADROOM_MB
+        if free is not None and free < needed:
+            measurement.notes.append(
+                f"/dev/shm has {free:.0f} MB free, the shared-memory hand-over needs "
+                f"{needed:.0f} MB (in Docker: --shm-size=256m): not timed"
+            )
+            return
+        seconds = _shared_hand_over_seconds(pool, data, repeats)
+        figures[_SHARED_HAND_OVER + _HAND_OVER] = round(seconds, 4)
+
+    def judge(self, measurement: Measurement) -> Verdict:
+        figures = measurement.figures
+        threads = figures.get(_THREADS + _SAW)
+        plain = {
+            name.removesuffix(_SAW): str(value)
+            for name, value in figures.items()
+            if name.startswith("processes (") and name.endswith(_SAW)
+        }
+        if not plain:
+            return Verdict(DEPENDS, "no process start method could be measured here")
+        if threads != "yes":
+            return Verdict(
+                NOT_HERE,
+                f"a thread worker's write to the parent's objects was not seen (seen: {threads})",
+            )
+        seen_by_parent = [kind for kind, saw in plain.items() if saw != "no"]
+        if seen_by_parent:
+            return Verdict(
+                NOT_HERE,
+                f"the parent saw writes made in {', '.join(seen_by_parent)}: those processes "
+                "shared its memory",
+            )
+        megabytes = float(figures["buffer MB"])
+        thread_s = float(figures[_THREADS + _HAND_OVER])
+        copy_s = float(figures[_COPY + _HAND_OVER])
+        methods = ", ".join(kind.removeprefix("processes (").rstrip(")") for kind in plain)
+        facts = (
+            f"threads saw the write, processes ({methods}) did not; a {megabytes:.0f} MB "
+            f"buffer reached a process worker in {copy_s:.2f} s by copy, a thread in "
+            f"{thread_s:.2f} s"
+        )
+        shared = figures.get(_SHARED + _SAW)
+        shared_s = figures.get(_SHARED_HAND_OVER + _HAND_OVER)
+        # Rule: the row is a default, not a law ("depends"), when a process can opt into
+        # sharing and it pays: its write reaches the parent through a shared block, and the
+        # block hands the buffer over at least SHARED_SAVING_FACTOR times faster than the
+        # copy. Shared memory that saves nothing leaves processes no better off than with
+        # copies, and where there is none they cannot share at all: the row holds.
+        if shared != "yes":
+            if shared in ("no", "partly"):
+                return Verdict(HOLDS, f"{facts}; even a shared-memory block's write was not seen")
+            return Verdict(HOLDS, f"{facts}; no shared memory could be used here")
+        if shared_s is None:
+            return Verdict(
+                HOLDS, f"{facts}; a shared-memory block's write was seen, its hand-over not timed"
+            )
+        shared_seconds = float(shared_s)
+        if shared_seconds * SHARED_SAVING_FACTOR <= copy_s:
+            return Verdict(
+                DEPENDS,
+                f"not shared by default ({facts}); but through a shared-memory block a "
+                f"process worker's write reached the parent and the buffer went over in "
+                f"{shared_seconds:.2f} s: processes share memory when they ask",
+            )
+        return Verdict(
+            HOLDS,
+            f"{facts}; a shared-memory block took {shared_seconds:.2f} s, "
+            f"no {SHARED_SAVING_FACTOR:.0f}x saving over the copy",
+        )
+
+
+EXPERIMENT = MemorySharingExperiment()

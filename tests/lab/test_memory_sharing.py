@@ -1,0 +1,186 @@
+"""The memory-sharing row: who sees a worker's write, no leaked blocks, and the verdict rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+from support import wait_until
+
+import poolwise
+from poolwise.lab import memory_sharing
+from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
+
+#: multiprocessing's helpers, shared by every pool and gone with this process.
+_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+
+def _workers_left() -> list[psutil.Process]:
+    """Descendants of this process except the helpers themselves.
+
+    Unlike ``support.worker_processes()``, this keeps the forkserver's children: they
+    inherit its command line, so matching on the command line would hide them.
+    """
+    me = psutil.Process()
+    helpers = set()
+    for child in me.children():
+        try:
+            if any(name in " ".join(child.cmdline()) for name in _HELPERS):
+                helpers.add(child.pid)
+        except psutil.Error:
+            continue
+    return [p for p in me.children(recursive=True) if p.pid not in helpers]
+
+
+def _blocks() -> set[str]:
+    shm = Path("/dev/shm")
+    if not shm.exists():
+        return set()
+    return {p.name for p in shm.iterdir() if p.name.startswith(memory_sharing.SHM_PREFIX)}
+
+
+def test_threads_see_the_write_processes_do_not_shared_memory_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory_sharing, "QUICK_BUFFER_MB", 1)
+    blocks_before = _blocks()
+
+    measurement = memory_sharing.EXPERIMENT.run(LabSettings(full=False, cpus=poolwise.cpus()))
+
+    figures = measurement.figures
+    assert figures["buffer MB"] == 1
+    assert figures["threads: parent saw the write"] == "yes"
+    methods = [m for m in ("fork", "spawn", "forkserver") if f"processes ({m})" in str(figures)]
+    assert methods, figures
+    for method in methods:
+        assert figures[f"processes ({method}): parent saw the write"] == "no"
+    assert figures["processes with shared memory: parent saw the write"] == "yes"
+    for name in ("threads", "processes, copy", "processes, shared memory"):
+        assert float(figures[f"{name}: hand-over s"]) > 0
+    assert any("issue #7" in note for note in measurement.notes)
+    assert memory_sharing.EXPERIMENT.judge(measurement).status in (HOLDS, DEPENDS)
+    assert not memory_sharing._SEEN  # the parent's list is left as it was
+    wait_until(lambda: not _workers_left(), what=f"workers left: {_workers_left()}")
+    assert _blocks() == blocks_before
+
+
+class _BrokenPool:
+    """Stands in for a pool whose task fails after the block was created."""
+
+    def submit(self, *_args: object) -> None:
+        raise RuntimeError("worker lost")
+
+
+def test_shared_blocks_are_unlinked_when_the_worker_fails() -> None:
+    blocks_before = _blocks()
+    with pytest.raises(RuntimeError, match="worker lost"):
+        memory_sharing._shared_write_seen(_BrokenPool())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="worker lost"):
+        memory_sharing._shared_hand_over_seconds(_BrokenPool(), bytes(4096), 1)  # type: ignore[arg-type]
+    assert _blocks() == blocks_before
+
+
+def test_a_wrong_checksum_is_an_error_not_a_figure() -> None:
+    with pytest.raises(RuntimeError, match="differs"):
+        memory_sharing._best_seconds(1, lambda: 1, expected=2)
+
+
+# The verdict rule, from synthetic figures on both sides of each threshold.
+
+_COPY_S = 0.3
+
+
+def _measured() -> Measurement:
+    """Figures as a 2-core machine gives them: the seed's row holds, shared memory helps."""
+    figures: dict[str, float | str] = {
+        "buffer MB": 64,
+        "threads: parent saw the write": "yes",
+        "threads: hand-over s": 0.02,
+        "processes (fork): parent saw the write": "no",
+        "processes (spawn): parent saw the write": "no",
+        "processes (forkserver): parent saw the write": "no",
+        "processes: start method": "forkserver",
+        "processes, copy: hand-over s": _COPY_S,
+        "processes with shared memory: parent saw the write": "yes",
+        "processes, shared memory: hand-over s": 0.03,
+    }
+    return Measurement(figures=figures)
+
+
+def _judge(measurement: Measurement) -> tuple[str, str]:
+    verdict = memory_sharing.EXPERIMENT.judge(measurement)
+    return verdict.status, verdict.reason
+
+
+def _shared_s(seconds: float) -> Measurement:
+    measurement = _measured()
+    measurement.figures["processes, shared memory: hand-over s"] = seconds
+    return measurement
+
+
+def test_depends_when_a_shared_block_is_seen_and_saves_the_factor() -> None:
+    status, reason = _judge(_shared_s(_COPY_S / memory_sharing.SHARED_SAVING_FACTOR))
+    assert status == DEPENDS
+    assert "0.30 s by copy" in reason
+    assert "a thread in 0.02 s" in reason
+    assert "shared-memory block" in reason
+
+
+def test_holds_when_the_shared_block_saves_less_than_the_factor() -> None:
+    status, reason = _judge(_shared_s(_COPY_S / memory_sharing.SHARED_SAVING_FACTOR * 1.05))
+    assert status == HOLDS
+    assert "64 MB buffer reached a process worker" in reason
+    assert "0.30 s by copy" in reason
+    assert "processes (fork, spawn, forkserver) did not" in reason
+
+
+@pytest.mark.parametrize("shared", ["unavailable", "no", "partly"])
+def test_holds_when_processes_cannot_share_memory_here(shared: str) -> None:
+    measurement = _measured()
+    measurement.figures["processes with shared memory: parent saw the write"] = shared
+    if shared == "unavailable":
+        del measurement.figures["processes, shared memory: hand-over s"]
+    status, reason = _judge(measurement)
+    assert status == HOLDS
+    assert "0.30 s by copy" in reason
+
+
+def test_holds_when_the_shared_block_was_seen_but_not_timed() -> None:
+    measurement = _measured()
+    del measurement.figures["processes, shared memory: hand-over s"]
+    status, reason = _judge(measurement)
+    assert status == HOLDS
+    assert "not timed" in reason
+
+
+def test_a_full_dev_shm_skips_the_big_block_not_the_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory_sharing, "_shm_free_mb", lambda: 1.0)
+    measurement = Measurement()
+    with poolwise.Pool("threads", 1) as pool:
+        memory_sharing.MemorySharingExperiment._shared(pool, bytes(4096), 1, measurement)
+    assert measurement.figures == {"processes with shared memory: parent saw the write": "yes"}
+    assert "1 MB free" in measurement.notes[0]
+
+
+@pytest.mark.parametrize("seen", ["no", "partly"])
+def test_does_not_hold_when_the_parent_misses_a_thread_write(seen: str) -> None:
+    measurement = _measured()
+    measurement.figures["threads: parent saw the write"] = seen
+    assert _judge(measurement)[0] == NOT_HERE
+
+
+@pytest.mark.parametrize("seen", ["yes", "partly"])
+def test_does_not_hold_when_the_parent_sees_a_process_write(seen: str) -> None:
+    measurement = _measured()
+    measurement.figures["processes (fork): parent saw the write"] = seen
+    status, reason = _judge(measurement)
+    assert status == NOT_HERE
+    assert "processes (fork)" in reason
+
+
+def test_depends_when_no_process_could_be_measured() -> None:
+    figures = {k: v for k, v in _measured().figures.items() if not k.startswith("processes (")}
+    assert _judge(Measurement(figures=figures))[0] == DEPENDS
