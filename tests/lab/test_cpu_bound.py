@@ -192,11 +192,17 @@ def test_threads_scaling_on_pure_python_does_not_hold(threads: float, status: st
     [(cpu_bound.SPEEDUP - EPS, DEPENDS), (cpu_bound.SPEEDUP, HOLDS)],
 )
 def test_processes_must_speed_up_pure_python(processes: float, status: str) -> None:
-    verdict = _judge(matmul=(1.0, processes))
+    # every pure-Python workload short of a speed-up on processes: depends
+    verdict = _judge(primes=(1.0, processes), matmul=(1.0, processes))
     assert verdict.status == status
     if status == DEPENDS:
         assert "processes did not speed up" in verdict.reason
         assert f"{processes:.2f}x on 2 processes" in verdict.reason
+
+
+def test_one_noisy_pure_python_workload_does_not_decide() -> None:
+    verdict = _judge(primes=(1.0, 1.9), matmul=(1.0, cpu_bound.SPEEDUP - EPS))
+    assert verdict.status == HOLDS
 
 
 @pytest.mark.parametrize(

@@ -340,7 +340,9 @@ def _verdict(figures: dict[str, float | str]) -> Verdict:
             DEPENDS, "no pure-Python workload was measured, so there is nothing to judge"
         )
     best_threads = max(pure, key=lambda k: pure[k][0])
-    worst_processes = min(pure, key=lambda k: pure[k][1])
+    # The best process speed-up counts: one noisy workload on a shared machine must not
+    # decide that processes do not help when another shows they do.
+    best_processes = max(pure, key=lambda k: pure[k][1])
     threads, processes = pure[best_threads]
     if threads >= SPEEDUP:
         gil = "GIL disabled" if figures.get("gil") == "disabled" else "GIL enabled"
@@ -349,7 +351,7 @@ def _verdict(figures: dict[str, float | str]) -> Verdict:
             f"threads sped up pure-Python work ({gil}): {_LABELS[best_threads]} ran "
             f"{threads:.2f}x faster on {top} threads and {processes:.2f}x on {top} processes",
         )
-    if pure[worst_processes][1] < SPEEDUP:
+    if pure[best_processes][1] < SPEEDUP:
         return Verdict(
             DEPENDS,
             f"processes did not speed up pure-Python work here ({pure_text}); "

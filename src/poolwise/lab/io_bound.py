@@ -314,7 +314,8 @@ class _Outcome:
 
     def text(self) -> str:
         return (
-            f"{self.name} {self.threads_x:.1f}x serial on threads (at {self.workers} workers), "
+            f"{self.name} {self.threads_x:.1f}x serial on threads (at {self.workers} "
+            f"worker{'s' if self.workers != 1 else ''}), "
             f"{self.processes_x:.1f}x on processes"
         )
 

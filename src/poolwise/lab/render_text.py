@@ -33,7 +33,7 @@ def print_report(report: LabReport, console: Console) -> None:
     console.print(Text("poolwise lab: the processes-vs-threads table, measured here", "bold"))
     console.print(_machine_line(report))
     table = Table(show_lines=True, expand=True)
-    table.add_column("row", style="bold", ratio=2)
+    table.add_column("row", style="bold", ratio=2, min_width=16)
     table.add_column("the seed says", ratio=3)
     table.add_column("here", ratio=2)
     table.add_column("because (measured)", ratio=6)
