@@ -8,6 +8,7 @@ per row that measured series (speed-up or throughput against workers, memory per
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["render_html", "write_html"]
 
-_WIDTH, _HEIGHT = 560, 300
-_MARGIN = {"left": 60, "right": 180, "top": 20, "bottom": 45}
+_WIDTH, _HEIGHT = 760, 300
+_MARGIN = {"left": 64, "right": 300, "top": 20, "bottom": 45}
+#: Worker counts 1, 2, 4 ... 64 read better on a log scale once they span this factor.
+_LOG_SPAN = 8
 #: Line colours, distinguishable in colour and in grey (a small, fixed palette).
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 _STATUS_CLASS = {"holds": "holds", "does not hold here": "nothold", "depends": "depends"}
@@ -38,6 +41,10 @@ details pre { white-space: pre-wrap; font-size: .8rem; }
 """
 
 
+def _label(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     if high <= low:
         return [low]
@@ -54,9 +61,14 @@ def _chart(title: str, series: list[Series]) -> str:
     plot_w = _WIDTH - _MARGIN["left"] - _MARGIN["right"]
     plot_h = _HEIGHT - _MARGIN["top"] - _MARGIN["bottom"]
 
+    log_x = x_low > 0 and x_high / x_low >= _LOG_SPAN
+
     def px(x: float) -> float:
-        span = x_high - x_low or 1.0
-        return _MARGIN["left"] + (x - x_low) / span * plot_w
+        if log_x:
+            share = math.log(x / x_low) / math.log(x_high / x_low)
+        else:
+            share = (x - x_low) / (x_high - x_low or 1.0)
+        return _MARGIN["left"] + share * plot_w
 
     def py(y: float) -> float:
         return _MARGIN["top"] + plot_h - (y - y_low) / (y_high - y_low) * plot_h
@@ -72,7 +84,7 @@ def _chart(title: str, series: list[Series]) -> str:
         parts.append(
             f'<line x1="{_MARGIN["left"] - 4}" x2="{_MARGIN["left"]}" y1="{y:.1f}" '
             f'y2="{y:.1f}" stroke="#999"/><text x="{_MARGIN["left"] - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end" font-size="11">{tick:.3g}</text>'
+            f'text-anchor="end" font-size="11">{_label(tick)}</text>'
         )
     for tick in sorted(set(xs)):
         x = px(tick)
@@ -91,9 +103,13 @@ def _chart(title: str, series: list[Series]) -> str:
     )
     for index, line in enumerate(series):
         colour = _COLOURS[index % len(_COLOURS)]
+        # Past the palette, lines repeat colours but not dashes.
+        dash = ["", ' stroke-dasharray="6 3"', ' stroke-dasharray="2 3"'][
+            (index // len(_COLOURS)) % 3
+        ]
         points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(line.x, line.y, strict=False))
         parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}"/>'
         )
         parts.extend(
             f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>'
@@ -102,7 +118,8 @@ def _chart(title: str, series: list[Series]) -> str:
         legend_y = _MARGIN["top"] + 14 + index * 18
         legend_x = _MARGIN["left"] + plot_w + 12
         parts.append(
-            f'<rect x="{legend_x}" y="{legend_y - 9}" width="12" height="4" fill="{colour}"/>'
+            f'<line x1="{legend_x}" x2="{legend_x + 14}" y1="{legend_y - 4}" '
+            f'y2="{legend_y - 4}" stroke="{colour}" stroke-width="2"{dash}/>'
             f'<text x="{legend_x + 18}" y="{legend_y}" font-size="11">'
             f"{html.escape(line.name)}</text>"
         )

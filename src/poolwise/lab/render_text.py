@@ -33,9 +33,9 @@ def print_report(report: LabReport, console: Console) -> None:
     console.print(Text("poolwise lab: the processes-vs-threads table, measured here", "bold"))
     console.print(_machine_line(report))
     table = Table(show_lines=True, expand=True)
-    table.add_column("row", style="bold", ratio=2, min_width=16)
+    table.add_column("row", style="bold", width=16)
     table.add_column("the seed says", ratio=3)
-    table.add_column("here", ratio=2)
+    table.add_column("here", width=18)  # "does not hold here"
     table.add_column("because (measured)", ratio=6)
     for row in report.rows:
         status = Text(row.verdict.status, _STYLES.get(row.verdict.status, ""))
