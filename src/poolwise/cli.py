@@ -156,7 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    status: int = args.handler(args)
+    try:
+        status: int = args.handler(args)
+    except KeyboardInterrupt:
+        # Pools and experiments cleaned up on the way out (with-blocks); no traceback.
+        print("poolwise: interrupted", file=sys.stderr)
+        return 130
     return status
 
 
