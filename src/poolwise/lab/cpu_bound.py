@@ -68,6 +68,10 @@ LZMA_FRAMES_PER_TASK = 1
 #: an uneven last round costs little (a guess; 6 keeps the quick row ~10 s on 2 cores).
 TASKS_PER_WORKER = 6
 TASKS_PER_WORKER_FULL = 12
+#: The quick lab sweeps workers up to this many (``--full`` goes to every usable CPU): on a
+#: 64-core machine threads on GIL-holding work run at serial speed, so a sweep to 64 would
+#: take minutes. Each run has TASKS_PER_WORKER tasks per worker, so its time stays flat.
+QUICK_MAX_WORKERS = 8
 #: Seconds each warm-up task sleeps, so every worker of a new pool gets one (a guess).
 WARM_SECONDS = 0.05
 
@@ -236,13 +240,14 @@ def _numpy_available() -> bool:
     return True
 
 
-def _time(pool: Pool, workload: _Workload, repeats: int) -> tuple[float, float]:
-    """Best wall time of ``repeats`` runs of the workload, and that run's CPU time here."""
+def _time(pool: Pool, workload: _Workload, repeats: int, tasks: int) -> tuple[float, float]:
+    """Best wall time of ``repeats`` runs of the first ``tasks`` tasks, and its CPU time here."""
     best = (float("inf"), 0.0)
+    inputs = workload.inputs[:tasks]
     for _ in range(repeats):
         cpu = time.process_time()
         started = time.perf_counter()
-        pool.starmap(workload.fn, workload.inputs, chunksize=1)
+        pool.starmap(workload.fn, inputs, chunksize=1)
         wall = time.perf_counter() - started
         best = min(best, (wall, time.process_time() - cpu))
     return best
@@ -260,22 +265,30 @@ class CpuBound:
 
     def run(self, settings: LabSettings) -> Measurement:
         """Time each workload serially, then on threads and processes at each worker count."""
-        counts = worker_counts(settings.cpus)
+        reach = settings.cpus if settings.full else min(settings.cpus, QUICK_MAX_WORKERS)
+        counts = worker_counts(reach)
         top = counts[-1]
         measurement = Measurement()
         figures = measurement.figures
         figures["cpus"] = settings.cpus
         figures["top workers"] = top
         figures["gil"] = "enabled" if gil_enabled() else "disabled"
-        tasks = settings.scale(TASKS_PER_WORKER, TASKS_PER_WORKER_FULL) * top
-        workloads = _workloads(tasks, measurement.notes)
+        if reach < settings.cpus:
+            measurement.notes.append(
+                f"the quick lab sweeps up to {reach} of the {settings.cpus} usable CPUs; "
+                "poolwise lab --full goes to all of them"
+            )
+        per_worker = settings.scale(TASKS_PER_WORKER, TASKS_PER_WORKER_FULL)
+        workloads = _workloads(per_worker * top, measurement.notes)
         modules = ("numpy",) if any(w.key == "matmul-numpy" for w in workloads) else ()
 
+        # Serial time per task, from one worker's share of tasks; a run on N workers has N
+        # shares, so its speed-up is (per-task serial time x its tasks) / its wall time.
         serial: dict[str, float] = {}
         with Pool("serial") as pool:
             for workload in workloads:
-                wall, cpu = _time(pool, workload, settings.repeats)
-                serial[workload.key] = wall
+                wall, cpu = _time(pool, workload, settings.repeats, per_worker)
+                serial[workload.key] = wall / per_worker
                 figures[f"{workload.key}: serial seconds"] = round(wall, 4)
                 figures[f"{workload.key}: serial CPU cores busy"] = round(cpu / wall, 2)
         cores = figures.get("matmul-numpy: serial CPU cores busy")
@@ -291,8 +304,9 @@ class CpuBound:
                 with Pool(mode, workers) as pool:
                     pool.starmap(_warm_up, [(modules, WARM_SECONDS)] * workers, chunksize=1)
                     for workload in workloads:
-                        wall, _ = _time(pool, workload, settings.repeats)
-                        speedup = serial[workload.key] / wall
+                        tasks = per_worker * workers
+                        wall, _ = _time(pool, workload, settings.repeats, tasks)
+                        speedup = serial[workload.key] * tasks / wall
                         speedups.setdefault((workload.key, mode), []).append(speedup)
                         name = f"{workload.key}: {mode} speed-up at {workers} workers"
                         figures[name] = round(speedup, 3)
