@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-import psutil
 import pytest
-from support import wait_until
+from support import wait_until, worker_processes
 
 from poolwise.lab import footprint
 from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
 from poolwise.system import default_start_method
 
-#: multiprocessing's helpers, shared by every pool and gone with this process.
-_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+if TYPE_CHECKING:
+    import psutil
 
 
-def _workers_left() -> list[psutil.Process]:
-    """Descendants of this process except the helpers themselves.
-
-    Unlike ``support.worker_processes()``, this keeps the forkserver's children: they
-    inherit its command line, so matching on the command line would hide them.
-    """
-    me = psutil.Process()
-    helpers = set()
-    for child in me.children():
-        try:
-            if any(name in " ".join(child.cmdline()) for name in _HELPERS):
-                helpers.add(child.pid)
-        except psutil.Error:
-            continue
-    return [p for p in me.children(recursive=True) if p.pid not in helpers]
-
-
-def _no_workers_left() -> None:
-    wait_until(lambda: not _workers_left(), what=f"workers left: {_workers_left()}")
+def _noworker_processes() -> None:
+    wait_until(lambda: not worker_processes(), what=f"workers left: {worker_processes()}")
 
 
 def test_memory_per_worker_is_measured_for_every_kind(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,7 +42,7 @@ def test_memory_per_worker_is_measured_for_every_kind(monkeypatch: pytest.Monkey
         assert series.x == [1.0, 2.0], series
         assert len(series.y) == len(series.x)
     assert footprint.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
-    _no_workers_left()
+    _noworker_processes()
     assert set(threading.enumerate()) <= threads_before | {
         t for t in threading.enumerate() if t.name == "poolwise-warm-reaper"
     }
@@ -72,7 +55,7 @@ def test_raw_processes_are_stopped_when_measuring_fails(monkeypatch: pytest.Monk
     monkeypatch.setattr(footprint, "_total", fail)
     with pytest.raises(RuntimeError, match="measuring failed"):
         footprint._processes_sweep(default_start_method(), [1, 2])
-    _no_workers_left()
+    _noworker_processes()
 
 
 def test_raw_threads_are_stopped_when_measuring_fails(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,33 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 import pytest
-from support import wait_until
+from support import wait_until, worker_processes
 
 import poolwise
 from poolwise.lab import memory_sharing
 from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
-
-#: multiprocessing's helpers, shared by every pool and gone with this process.
-_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
-
-
-def _workers_left() -> list[psutil.Process]:
-    """Descendants of this process except the helpers themselves.
-
-    Unlike ``support.worker_processes()``, this keeps the forkserver's children: they
-    inherit its command line, so matching on the command line would hide them.
-    """
-    me = psutil.Process()
-    helpers = set()
-    for child in me.children():
-        try:
-            if any(name in " ".join(child.cmdline()) for name in _HELPERS):
-                helpers.add(child.pid)
-        except psutil.Error:
-            continue
-    return [p for p in me.children(recursive=True) if p.pid not in helpers]
 
 
 def _blocks() -> set[str]:
@@ -61,7 +40,7 @@ def test_threads_see_the_write_processes_do_not_shared_memory_does(
     assert any("issue #7" in note for note in measurement.notes)
     assert memory_sharing.EXPERIMENT.judge(measurement).status in (HOLDS, DEPENDS)
     assert not memory_sharing._SEEN  # the parent's list is left as it was
-    wait_until(lambda: not _workers_left(), what=f"workers left: {_workers_left()}")
+    wait_until(lambda: not worker_processes(), what=f"workers left: {worker_processes()}")
     assert _blocks() == blocks_before
 
 
