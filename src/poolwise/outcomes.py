@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend
     from .chunking import Chunker
+    from .progress import ProgressBar
 
 __all__ = ["FutureSink", "MapRun", "PoolFuture", "PoolStats"]
 
@@ -195,7 +196,7 @@ class MapRun:
         unary: bool = False,
         timeout: float | None = None,
         policy: RetryPolicy | None = None,
-        on_outcomes: Callable[[int, int], None] | None = None,
+        progress: Callable[[], ProgressBar | None] | None = None,
     ) -> None:
         self._backend = backend
         self._fn = fn
@@ -207,7 +208,9 @@ class MapRun:
         self._timeout = timeout
         self._policy = policy or RetryPolicy(0, None)
         self._runs: dict[int, int] = {}  # input index -> runs so far, for tasks that failed
-        self._on_outcomes = on_outcomes
+        #: Makes the progress bar when the run starts (not before: imap may never run).
+        self._make_bar = progress
+        self._bar: ProgressBar | None = None
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
         self._window = WINDOW_PER_WORKER * backend.workers
@@ -243,7 +246,7 @@ class MapRun:
         finally:
             # Chunks not yet taken by a worker are skipped (begin() says no). The caller
             # left early (break, an exception, Ctrl-C), so nobody wants their outcomes.
-            self._abandoned = True
+            self._finish()
 
     def collect(self) -> list[Any]:
         """Every result, in order, as a list (``map``): no per-item generator hop."""
@@ -254,11 +257,19 @@ class MapRun:
                 if error is not None:
                     raise error
         finally:
-            self._abandoned = True
+            self._finish()
         return results
+
+    def _finish(self) -> None:
+        self._abandoned = True
+        if self._bar is not None:
+            bar, self._bar = self._bar, None
+            bar.close()
 
     def _batches(self) -> Iterator[tuple[list[Any], BaseException | None]]:
         """Feed chunks; yield runs of results in order, each with the error that ends it."""
+        if self._make_bar is not None:
+            self._bar = self._make_bar()
         ordered = self._ordered
         # ordered: deliveries that arrived ahead of their turn, by first input index
         waiting: dict[int, tuple[list[Any], dict[int, BaseException] | None]] = {}
@@ -364,8 +375,8 @@ class MapRun:
         if seconds > 0:
             self._chunker.observe(count, seconds)
         self._stats.add_outcomes(count, failed, seconds)
-        if self._on_outcomes is not None:
-            self._on_outcomes(count, failed)
+        if self._bar is not None:
+            self._bar.advance(count, failed)
 
 
 def _split(

@@ -25,6 +25,7 @@ from .backends.base import Chunk, WorkerOptions
 from .chunking import Chunker
 from .errors import PoolClosed
 from .outcomes import FutureSink, MapRun, PoolFuture, PoolStats
+from .progress import ProgressOption, check_progress, progress_bar
 from .report import Report
 from .retrying import RetryOn, RetryPolicy, check_retry_on
 from .system import cpus
@@ -43,12 +44,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 Mode = Literal["auto", "serial", "threads", "processes", "interpreters", "async", "dask"]
-
-
-def _not_yet(name: str, value: object, issue: int) -> None:
-    raise NotImplementedError(
-        f"{name}={value!r} is not supported yet (issue #{issue}); leave it at its default"
-    )
 
 
 class Pool:
@@ -72,7 +67,8 @@ class Pool:
         initargs: arguments for ``initializer``.
         start_method: ``"forkserver"`` (the default where it exists), ``"spawn"`` or
             ``"fork"``, for process workers.
-        progress: show a progress bar.
+        progress: a progress bar on stderr for each map: True on a terminal, "always"
+            even when stderr is not one.
         address: the scheduler of a Dask cluster, for ``mode="dask"``.
 
     Raises:
@@ -94,7 +90,7 @@ class Pool:
         initializer: Callable[..., object] | None = None,
         initargs: Iterable[object] = (),
         start_method: str | None = None,
-        progress: bool = False,
+        progress: ProgressOption = False,
         address: str | None = None,
     ) -> None:
         _checks.check_mode(mode)
@@ -110,7 +106,7 @@ class Pool:
         if address is not None and mode != "dask":
             raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
         self._policy = RetryPolicy(self._retries, check_retry_on(retry_on))
-        self._check_later(progress)
+        self._progress = check_progress(progress)
         backend_type = backend_class(mode)
         self._mode: str = mode
         self._workers = backend_type.workers_for(requested, cpus())
@@ -122,11 +118,6 @@ class Pool:
         self._finalizer = weakref.finalize(
             self, self._backend.shutdown, wait=False, cancel_pending=True
         )
-
-    @staticmethod
-    def _check_later(progress: bool) -> None:
-        if progress:
-            _not_yet("progress", progress, 6)
 
     @property
     def mode(self) -> str:
@@ -157,7 +148,7 @@ class Pool:
         timeout: float | None = None,
         chunksize: int | None = None,
         ordered: bool = True,
-        progress: bool = False,
+        progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
     ) -> list[R]:
@@ -177,7 +168,7 @@ class Pool:
         timeout: float | None = None,
         chunksize: int | None = None,
         ordered: bool = True,
-        progress: bool = False,
+        progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
     ) -> Iterator[R]:
@@ -194,7 +185,7 @@ class Pool:
         *iterables: Iterable[object],
         timeout: float | None = None,
         chunksize: int | None = None,
-        progress: bool = False,
+        progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
     ) -> Iterator[R]:
@@ -213,7 +204,7 @@ class Pool:
         timeout: float | None = None,
         chunksize: int | None = None,
         ordered: bool = True,
-        progress: bool = False,
+        progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
     ) -> list[R]:
@@ -230,7 +221,7 @@ class Pool:
         timeout: float | None = None,
         chunksize: int | None = None,
         ordered: bool = True,
-        progress: bool = False,
+        progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
     ) -> Iterator[R]:
@@ -248,7 +239,7 @@ class Pool:
         timeout: float | None,
         chunksize: int | None,
         ordered: bool,
-        progress: bool,
+        progress: ProgressOption,
         retries: int,
         retry_on: RetryOn,
         star: bool,
@@ -264,7 +255,7 @@ class Pool:
                 _checks.check_retries(retries) or self._policy.retries,
                 check_retry_on(retry_on) or self._policy.retry_on,
             )
-        self._check_later(progress)
+        show = check_progress(progress) or self._progress
         fixed = _checks.check_chunksize(chunksize)
         self._check_open()
         tasks, total, unary = _tasks_from(iterables, star)
@@ -281,6 +272,7 @@ class Pool:
             fixed=fixed,
             limit=self._options.max_tasks_per_worker,
         )
+        name = getattr(fn, "__name__", "tasks")
         return MapRun(
             self._backend,
             fn,
@@ -291,6 +283,7 @@ class Pool:
             unary=unary,
             timeout=timeout,
             policy=policy,
+            progress=(lambda: progress_bar(show, total, name)) if show else None,
         )
 
     # -- lifetime ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from . import _checks
 from .pool import Mode, Pool
 
 if TYPE_CHECKING:
+    from .progress import ProgressOption
     from .retrying import RetryOn
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
@@ -150,7 +151,7 @@ def imap(
     timeout: float | None = None,
     chunksize: int | None = None,
     ordered: bool = True,
-    progress: bool = False,
+    progress: ProgressOption = False,
     retries: int = 0,
     retry_on: RetryOn = None,
 ) -> Iterator[R]:
@@ -182,7 +183,7 @@ def map(
     timeout: float | None = None,
     chunksize: int | None = None,
     ordered: bool = True,
-    progress: bool = False,
+    progress: ProgressOption = False,
     retries: int = 0,
     retry_on: RetryOn = None,
 ) -> list[R]:
@@ -196,7 +197,8 @@ def map(
         timeout: per-task limit in seconds.
         chunksize: tasks sent together; None sizes chunks from measured task times.
         ordered: results in input order (True) or in completion order.
-        progress: show a progress bar.
+        progress: a progress bar on stderr: True on a terminal, "always" even when
+            stderr is not one.
         retries: how many more times to run a task that failed (raised, crashed its
             worker or timed out).
         retry_on: exception types that qualify for a retry (default: any Exception but
@@ -234,7 +236,7 @@ def starmap(
     timeout: float | None = None,
     chunksize: int | None = None,
     ordered: bool = True,
-    progress: bool = False,
+    progress: ProgressOption = False,
     retries: int = 0,
     retry_on: RetryOn = None,
 ) -> list[R]:

@@ -99,7 +99,7 @@ def test_modes_not_built_yet_say_what_is_available() -> None:
         assert "mode=" in info.value.how
 
 
-def test_features_of_later_issues_refuse_instead_of_ignoring() -> None:
-    with pytest.raises(NotImplementedError, match="issue #6"):
-        poolwise.map(_tracked, [1], mode="serial", progress=True)
+def test_progress_takes_true_false_or_always() -> None:
+    with pytest.raises(ValueError, match="progress='yes' must be True"):
+        poolwise.map(_tracked, [1], mode="serial", progress="yes")  # type: ignore[arg-type]
     assert CALLS == []
