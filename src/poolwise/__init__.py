@@ -28,6 +28,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .executor import Executor
     from .pool import Mode, Pool
+    from .profiling import Profile, profile
     from .report import Report
     from .system import cpus
     from .warm import imap, map, starmap
@@ -41,6 +42,7 @@ __all__ = [
     "Pool",
     "PoolClosed",
     "PoolwiseError",
+    "Profile",
     "RemoteError",
     "RemoteTraceback",
     "Report",
@@ -49,6 +51,7 @@ __all__ = [
     "cpus",
     "imap",
     "map",
+    "profile",
     "starmap",
 ]
 
@@ -59,6 +62,8 @@ _LAZY = {
     "Executor": ".executor",
     "Mode": ".pool",
     "Pool": ".pool",
+    "Profile": ".profiling",
+    "profile": ".profiling",
     "Report": ".report",
     "cpus": ".system",
     "imap": ".warm",

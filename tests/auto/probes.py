@@ -1,0 +1,25 @@
+"""Ground-truth workloads for profile(): each has an obvious right answer."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+
+def nap(_: object) -> None:
+    time.sleep(0.02)
+
+
+def count_primes(start: int) -> int:
+    return sum(all(n % d for d in range(2, int(n**0.5) + 1)) for n in range(start, start + 4000))
+
+
+def sha256_rounds(size: int) -> str:
+    data = b"x" * size
+    for _ in range(20):
+        data = hashlib.sha256(data).digest() * (size // 32)
+    return hashlib.sha256(data).hexdigest()
+
+
+def identity(x: object) -> object:
+    return x
