@@ -65,6 +65,30 @@ class Chunker:
         self._tasks += tasks
         self._seconds += seconds
 
+    def explain(self) -> str:
+        """Why the last chunk had the size it had, naming the measured figure."""
+        if self._fixed is not None:
+            return f"chunksize {self.last}: as asked"
+        per_task = self.seconds_per_task
+        if per_task is None:
+            return "chunksize 1: nothing measured yet, so one task at a time"
+        took = f"tasks took {_duration(per_task)} each"
+        wanted = max(1, int(self._target / max(per_task, 1e-9)))
+        if self.last >= wanted:
+            if wanted == 1:
+                return (
+                    f"chunksize 1: {took}, more than the {_duration(self._target)} a chunk "
+                    f"needs to keep its fixed cost under {OVERHEAD_SHARE:.0%}"
+                )
+            return (
+                f"chunksize {self.last}: {took}, so chunks of {self.last} keep a chunk's "
+                f"fixed cost near {OVERHEAD_SHARE:.0%} of its time"
+            )
+        return (
+            f"chunksize {self.last}: {took}; chunks of {wanted} would hide a chunk's cost "
+            f"best, but larger than {self._cap} would leave some workers idle at the end"
+        )
+
     def next_size(self) -> int:
         if self._fixed is not None:
             size = self._fixed if self._limit is None else min(self._fixed, self._limit)
@@ -75,3 +99,11 @@ class Chunker:
             size = min(self._cap, max(1, int(self._target / per_task)))
         self.last = size
         return size
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"

@@ -53,6 +53,7 @@ class PoolStats:
 
     __slots__ = (
         "_lock",
+        "chunker",
         "chunksize",
         "done",
         "failed",
@@ -73,6 +74,8 @@ class PoolStats:
         self.retried_inputs: list[int] = []
         self.task_seconds = 0.0
         self.chunksize: int | None = None
+        #: The chunker of the latest map run, to explain its chunk size in the report.
+        self.chunker: Chunker | None = None
 
     def add_submitted(self, count: int) -> None:
         with self._lock:
@@ -295,6 +298,7 @@ class MapRun:
                 receiving += 1
                 self._stats.add_submitted(len(tasks))
                 self._stats.chunksize = size
+                self._stats.chunker = self._chunker
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
                 return

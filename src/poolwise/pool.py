@@ -347,6 +347,7 @@ class Pool:
             wall_seconds=time.perf_counter() - stats.started,
             task_seconds=stats.task_seconds,
             backend=self._backend.stats(),
+            reasons=[] if stats.chunker is None else [stats.chunker.explain()],
         )
 
     def __repr__(self) -> str:

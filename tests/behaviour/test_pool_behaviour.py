@@ -183,6 +183,8 @@ def test_report_counts_tasks(pool: poolwise.Pool) -> None:
     assert (report.tasks_submitted, report.tasks_done, report.tasks_failed) == (31, 30, 1)
     assert report.to_dict()["tasks_done"] == 30
     assert "30 done" in str(report)
+    assert report.reasons
+    assert report.reasons[0].startswith("chunksize")
 
 
 def test_process_workers_are_other_processes(pool: poolwise.Pool) -> None:

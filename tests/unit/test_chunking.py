@@ -49,3 +49,21 @@ def test_cost_per_chunk_does_not_depend_on_workers_beyond_balance() -> None:
     chunker = Chunker(workers=64, overhead=3e-4, total=100)
     chunker.observe(100, 1e-4)
     assert chunker.next_size() == 1
+
+
+def test_explain_names_the_measured_figure_and_the_rule() -> None:
+    assert Chunker(workers=2, overhead=3e-4, fixed=50).explain() == "chunksize 50: as asked"
+    chunker = Chunker(workers=2, overhead=3e-4, total=None)
+    assert "nothing measured yet" in chunker.explain()
+    chunker.observe(10, 10e-3)  # 1 ms a task: 30 ms target -> 30 tasks
+    chunker.next_size()
+    size = chunker.last
+    assert chunker.explain().startswith(f"chunksize {size}: tasks took 1 ms each, so chunks of")
+    slow = Chunker(workers=2, overhead=3e-4)
+    slow.observe(1, 2.0)
+    slow.next_size()
+    assert "chunksize 1: tasks took 2 s each, more than" in slow.explain()
+    capped = Chunker(workers=2, overhead=3e-4, total=80)  # cap: 80 / (4 x 2) = 10
+    capped.observe(100, 1e-4)
+    capped.next_size()
+    assert "would leave some workers idle" in capped.explain()
