@@ -190,12 +190,14 @@ WORKLOADS: dict[str, Callable[[bool, int], Workload]] = {
 
 
 def poolwise_runner(
-    mode: Literal["serial", "threads", "processes"], start_method: str | None = None
+    mode: Literal["auto", "serial", "threads", "processes"], start_method: str | None = None
 ) -> Runner:
     def run(fn: Task, inputs: list[Any], workers: int) -> Sequence[Any]:
         import poolwise
 
-        with poolwise.Pool(mode, workers, start_method=start_method) as pool:
+        # auto chooses its own number of workers (threads for waiting work go past the CPUs)
+        count = None if mode == "auto" else workers
+        with poolwise.Pool(mode, count, start_method=start_method) as pool:
             return pool.map(fn, inputs)
 
     return run
@@ -283,6 +285,7 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
+    "poolwise-auto": Peer(poolwise_runner("auto"), "auto"),
     "poolwise-serial": Peer(poolwise_runner("serial"), "in-caller", serial=True),
     "poolwise-threads": Peer(poolwise_runner("threads"), "threads"),
     "poolwise-processes": Peer(poolwise_runner("processes"), "poolwise"),
@@ -319,6 +322,7 @@ def start_methods() -> dict[str, str]:
         "in-caller": "in-caller",
         "threads": "threads",
         "fork": "fork",
+        "auto": "measured",
         "loky": "loky",
         "poolwise": poolwise_start_method(),
         "stdlib": multiprocessing.get_start_method(),

@@ -30,8 +30,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _modes() -> dict[str, str]:
     """Each mode and whether it can run here."""
-    states = {}
+    states = {"auto": "available: measures the first tasks, then serial, threads or processes"}
     for mode in MODES:
+        if mode == "auto":
+            continue
         try:
             backend_class(mode)
         except BackendUnavailable as exc:

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend
     from .chunking import Chunker
-    from .progress import ProgressBar
+    from .decide import Decision
+    from .progress import Bar
 
 __all__ = ["FutureSink", "MapRun", "PoolFuture", "PoolStats"]
 
@@ -55,6 +56,7 @@ class PoolStats:
         "_lock",
         "chunker",
         "chunksize",
+        "decision",
         "done",
         "failed",
         "retried",
@@ -76,6 +78,8 @@ class PoolStats:
         self.chunksize: int | None = None
         #: The chunker of the latest map run, to explain its chunk size in the report.
         self.chunker: Chunker | None = None
+        #: mode="auto": the latest decision, with its reasons.
+        self.decision: Decision | None = None
 
     def add_submitted(self, count: int) -> None:
         with self._lock:
@@ -199,7 +203,8 @@ class MapRun:
         unary: bool = False,
         timeout: float | None = None,
         policy: RetryPolicy | None = None,
-        progress: Callable[[], ProgressBar | None] | None = None,
+        progress: Callable[[], Bar | None] | None = None,
+        first_index: int = 0,
     ) -> None:
         self._backend = backend
         self._fn = fn
@@ -213,7 +218,8 @@ class MapRun:
         self._runs: dict[int, int] = {}  # input index -> runs so far, for tasks that failed
         #: Makes the progress bar when the run starts (not before: imap may never run).
         self._make_bar = progress
-        self._bar: ProgressBar | None = None
+        self._bar: Bar | None = None
+        self._first_index = first_index
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
         self._window = WINDOW_PER_WORKER * backend.workers
@@ -277,8 +283,8 @@ class MapRun:
         # ordered: deliveries that arrived ahead of their turn, by first input index
         waiting: dict[int, tuple[list[Any], dict[int, BaseException] | None]] = {}
         receiving = 0  # chunks whose outcomes have not all arrived
-        next_index = 0  # input index of the next task taken from the inputs
-        next_yield = 0  # ordered: input index to yield next
+        next_index = self._first_index  # input index of the next task taken from the inputs
+        next_yield = self._first_index  # ordered: input index to yield next
         exhausted = False
         while True:
             while not exhausted and receiving < self._window:

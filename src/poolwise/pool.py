@@ -13,6 +13,7 @@ the outcomes the backend delivers.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 import time
@@ -20,6 +21,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 from . import _checks
+from .auto import AutoRun
 from .backends import backend_class
 from .backends.base import Chunk, WorkerOptions
 from .chunking import Chunker
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
     from ._types import Task
     from .backends.base import Backend
+    from .progress import Bar
 
 __all__ = ["Mode", "Pool"]
 
@@ -107,16 +110,22 @@ class Pool:
             raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
         self._policy = RetryPolicy(self._retries, check_retry_on(retry_on))
         self._progress = check_progress(progress)
-        backend_type = backend_class(mode)
         self._mode: str = mode
-        self._workers = backend_type.workers_for(requested, cpus())
+        self._requested = requested
         self._options = WorkerOptions(initializer, tuple(initargs), max_tasks, method)
-        self._backend: Backend = backend_type(self._workers, self._options)
+        self._backends = _Backends(self._options)
+        # auto picks a mode per map from its first tasks; submit() runs on threads.
+        self._backend: Backend | None = None
+        if mode == "auto":
+            self._workers = requested or cpus()
+        else:
+            self._backend = self._backends.get(mode, requested)
+            self._workers = self._backend.workers
         self._stats = PoolStats()
         self._lock = threading.Lock()
         self._closed = False
         self._finalizer = weakref.finalize(
-            self, self._backend.shutdown, wait=False, cancel_pending=True
+            self, self._backends.shutdown, wait=False, cancel_pending=True
         )
 
     @property
@@ -137,8 +146,9 @@ class Pool:
         self._check_open()
         future: Future[R] = PoolFuture()
         self._stats.add_submitted(1)
-        sink = FutureSink(future, self._stats, self._backend, self._policy)
-        self._backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
+        backend = self._backend or self._backends.get("threads", self._requested)
+        sink = FutureSink(future, self._stats, backend, self._policy)
+        backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
         return future
 
     def map(
@@ -243,7 +253,7 @@ class Pool:
         retries: int,
         retry_on: RetryOn,
         star: bool,
-    ) -> MapRun:
+    ) -> MapRun | AutoRun:
         """Check everything, then return the run; it works when iterated or collected."""
         _checks.check_callable(fn)
         timeout = _checks.check_timeout(timeout)
@@ -264,27 +274,60 @@ class Pool:
         if first is not _NOTHING:
             task = ((first,), _NO_KWARGS) if unary else first
             _checks.check_arity(fn, *task)
-        self._backend.check_transport(fn, task)
-        chunker = Chunker(
-            self._workers,
-            self._backend.chunk_overhead,
-            total=total,
-            fixed=fixed,
-            limit=self._options.max_tasks_per_worker,
-        )
         name = getattr(fn, "__name__", "tasks")
-        return MapRun(
-            self._backend,
-            fn,
-            tasks,
-            chunker,
-            self._stats,
-            ordered=ordered,
-            unary=unary,
-            timeout=timeout,
-            policy=policy,
-            progress=(lambda: progress_bar(show, total, name)) if show else None,
-        )
+        make_bar = (lambda: progress_bar(show, total, name)) if show else None
+
+        def run_on(
+            mode: str,
+            workers: int | None,
+            inputs: Iterator[Any],
+            count: int | None,
+            first_index: int,
+            size: int | None,
+            bar: Callable[[], Bar | None] | None,
+        ) -> MapRun:
+            backend = self._backends.get(mode, workers)
+            chunker = Chunker(
+                backend.workers,
+                backend.chunk_overhead,
+                total=count,
+                fixed=size,
+                limit=self._options.max_tasks_per_worker,
+            )
+            return MapRun(
+                backend,
+                fn,
+                inputs,
+                chunker,
+                self._stats,
+                ordered=ordered,
+                unary=unary,
+                timeout=timeout,
+                policy=policy,
+                progress=bar,
+                first_index=first_index,
+            )
+
+        if self._backend is None:  # mode="auto"
+            if inspect.iscoroutinefunction(fn):
+                raise TypeError(
+                    f"{name} is an async def function: it needs mode='async', which "
+                    "arrives with issue #8; meanwhile call asyncio.run() inside a sync function"
+                )
+            return AutoRun(
+                run_on,
+                fn,
+                tasks,
+                total,
+                unary,
+                cpus(),
+                self._requested,
+                fixed,
+                self._stats,
+                make_bar,
+            )
+        self._backend.check_transport(fn, task)
+        return run_on(self._mode, self._requested, tasks, total, 0, fixed, make_bar)
 
     # -- lifetime ---------------------------------------------------------------------
 
@@ -301,19 +344,19 @@ class Pool:
         """Wait for submitted work to finish and the workers to exit (after ``close()``)."""
         if not self._closed:
             raise ValueError("join() waits for a closed pool: call close() first")
-        self._backend.shutdown(wait=True, cancel_pending=False)
+        self._backends.shutdown(wait=True, cancel_pending=False)
         self._finalizer.detach()
 
     def terminate(self) -> None:
         """Stop now: cancel queued work and stop the workers."""
         self.close()
-        self._backend.terminate()
+        self._backends.terminate()
         self._finalizer.detach()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Close and stop the workers, as ``concurrent.futures.Executor.shutdown`` does."""
         self.close()
-        self._backend.shutdown(wait=wait, cancel_pending=cancel_futures)
+        self._backends.shutdown(wait=wait, cancel_pending=cancel_futures)
         if wait:
             self._finalizer.detach()
 
@@ -335,8 +378,14 @@ class Pool:
     def report(self) -> Report:
         """What this pool did so far."""
         stats = self._stats
+        decision = stats.decision
+        reasons = [] if decision is None else [f"mode auto chose {decision.mode}:"]
+        if decision is not None:
+            reasons += decision.reasons
+        if stats.chunker is not None:
+            reasons.append(stats.chunker.explain())
         return Report(
-            mode=self._mode,
+            mode=self._mode if decision is None else decision.mode,
             workers=self._workers,
             chunksize=stats.chunksize,
             tasks_submitted=stats.submitted,
@@ -346,8 +395,8 @@ class Pool:
             retried_inputs=sorted(stats.retried_inputs),
             wall_seconds=time.perf_counter() - stats.started,
             task_seconds=stats.task_seconds,
-            backend=self._backend.stats(),
-            reasons=[] if stats.chunker is None else [stats.chunker.explain()],
+            backend=self._backends.stats(),
+            reasons=reasons,
         )
 
     def __repr__(self) -> str:
@@ -358,6 +407,43 @@ class Pool:
 #: One empty kwargs dict shared by every task of a map: pickled once per chunk (the pickler
 #: memoizes it) instead of once per task. Never mutated: ``fn(**kwargs)`` copies it.
 _NO_KWARGS: dict[str, Any] = {}
+
+
+class _Backends:
+    """A pool's backends by (mode, workers), made when first needed (auto may use several)."""
+
+    def __init__(self, options: WorkerOptions) -> None:
+        self._options = options
+        self._made: dict[tuple[str, int], Backend] = {}
+        self._lock = threading.Lock()
+
+    def get(self, mode: str, requested: int | None) -> Backend:
+        kind = backend_class(mode)
+        workers = kind.workers_for(requested, cpus())
+        with self._lock:
+            backend = self._made.get((mode, workers))
+            if backend is None:
+                backend = self._made[(mode, workers)] = kind(workers, self._options)
+            return backend
+
+    def _all(self) -> list[Backend]:
+        with self._lock:
+            return list(self._made.values())
+
+    def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
+        for backend in self._all():
+            backend.shutdown(wait=wait, cancel_pending=cancel_pending)
+
+    def terminate(self) -> None:
+        for backend in self._all():
+            backend.terminate()
+
+    def stats(self) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for backend in self._all():
+            for name, value in backend.stats().items():
+                merged[name] = merged.get(name, 0) + value
+        return merged
 
 
 def _tasks_from(

@@ -19,15 +19,27 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import cloudpickle
+
 from .chunking import Chunker
 from .decide import ProbeFigures, decide
 from .system import cpus, gil_enabled
-from .transport import dumps
 
 if TYPE_CHECKING:
+    import pickle
     from collections.abc import Callable, Iterable
 
-__all__ = ["PROBE_TASKS", "SCALING_ROUNDS", "Profile", "profile"]
+__all__ = [
+    "PROBE_SECONDS",
+    "PROBE_TASKS",
+    "SCALING_MIN_TASK",
+    "SCALING_ROUNDS",
+    "SCALING_SECONDS",
+    "Profile",
+    "pickling_cost",
+    "profile",
+    "scaling_round_size",
+]
 
 #: Tasks timed one by one on the calling thread (a guess: enough to average out one
 #: slow first call, such as an import inside the function).
@@ -37,7 +49,16 @@ PROBE_TASKS = 3
 SCALING_ROUNDS = 3
 #: ...and enough for the round to last this long, when the sample has them: shorter rounds
 #: let one scheduler hiccup decide (seen: 1.67x-2.05x for hashlib at 45 ms on 2 cores).
-SCALING_SECONDS = 0.15
+SCALING_SECONDS = 0.1
+#: Bytes a second a big buffer travels to a worker and back through a pipe (a guess from
+#: benchmarks/peers.py numpy-sum: 64 MB per task in ~0.1 s on 2 cores).
+TRANSFER_BYTES_PER_SECOND = 600e6
+#: A serial probe stops early once it has run this long (and at least one task): a slow
+#: first task is measured well enough, and probing must not delay the rest (seconds).
+PROBE_SECONDS = 0.005
+#: Tasks shorter than this are not timed on threads: a round would measure the queue, not
+#: the work (seconds; about the threads backend's chunk cost, 3e-5 s, times 3).
+SCALING_MIN_TASK = 1e-4
 #: Fixed cost of one chunk per mode, for sizing chunks (see each backend).
 _CHUNK_OVERHEAD = {"serial": 1e-6, "threads": 3e-5, "processes": 3e-4}
 
@@ -70,6 +91,15 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def scaling_round_size(cpus: int, per_task: float, remaining: int | None) -> int:
+    """Tasks for the round on ``cpus`` threads: whole rounds, about SCALING_SECONDS long,
+    at least SCALING_ROUNDS per thread, and no more than a quarter of what remains."""
+    wanted = max(SCALING_ROUNDS * cpus, math.ceil(SCALING_SECONDS * cpus / max(per_task, 1e-9)))
+    if remaining is not None:
+        wanted = min(wanted, max(cpus, remaining // 4))
+    return math.ceil(wanted / cpus) * cpus
 
 
 def _timed_serially(
@@ -116,19 +146,34 @@ def _timed_on_threads(fn: Callable[[Any], Any], inputs: list[Any], threads: int)
     return time.perf_counter() - began
 
 
-def _pickling(fn: object, item: object, result: object) -> tuple[float | None, int, float | None]:
-    """Seconds and bytes to pickle one task's argument and result, and the function's
-    seconds; None where something cannot be pickled."""
+def _pickle_seconds(obj: object) -> tuple[float, int]:
+    """Seconds and bytes to send ``obj`` to a process, without copying its big buffers.
+
+    Protocol 5 hands large buffers (NumPy arrays, bytes-likes) to a callback instead of
+    copying them, so measuring a 64 MB array costs microseconds; their bytes are charged at
+    TRANSFER_BYTES_PER_SECOND instead.
+    """
+    buffers: list[pickle.PickleBuffer] = []
+    started = time.perf_counter()
+    header = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    seconds = time.perf_counter() - started
+    size = len(header) + sum(memoryview(buffer).nbytes for buffer in buffers)
+    # dumps here, loads there (about as long again), plus the big buffers' bytes
+    return 2 * seconds + (size - len(header)) / TRANSFER_BYTES_PER_SECOND, size
+
+
+def pickling_cost(
+    fn: object, item: object, result: object
+) -> tuple[float | None, int, float | None]:
+    """Seconds and bytes to send one task's argument and result to a process and back,
+    and seconds to send the function; None where something cannot be pickled."""
     try:
-        started = time.perf_counter()
-        dumps(fn)
-        fn_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        size = len(dumps(item)) + len(dumps(result))
-        # dumps now, loads on the other side: about as long again
-        return 2 * (time.perf_counter() - started), size, fn_seconds
+        fn_seconds, _ = _pickle_seconds(fn)
+        item_seconds, item_bytes = _pickle_seconds(item)
+        result_seconds, result_bytes = _pickle_seconds(result)
     except Exception:  # noqa: BLE001 - anything that fails to pickle means "cannot travel"
         return None, 0, None
+    return item_seconds + result_seconds, item_bytes + result_bytes, fn_seconds
 
 
 def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
@@ -156,15 +201,15 @@ def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
 
     scaling: float | None = None
     threads = usable
-    wanted = max(SCALING_ROUNDS * usable, math.ceil(SCALING_SECONDS * usable / max(per_task, 1e-9)))
+    wanted = scaling_round_size(usable, per_task, None)
     scaling_inputs = sample[ran : ran + wanted]
-    if usable > 1 and len(scaling_inputs) >= usable and per_task > 0:
+    if usable > 1 and len(scaling_inputs) >= usable and per_task >= SCALING_MIN_TASK:
         threads = min(usable, len(scaling_inputs))
         seconds = _timed_on_threads(fn, scaling_inputs, threads)
         ran += len(scaling_inputs)
         scaling = (len(scaling_inputs) / seconds) / (1.0 / per_task) if seconds > 0 else None
 
-    pickle_seconds, pickle_bytes, fn_seconds = _pickling(fn, first[0], results[0])
+    pickle_seconds, pickle_bytes, fn_seconds = pickling_cost(fn, first[0], results[0])
     figures = ProbeFigures(
         tasks=len(first),
         seconds_per_task=per_task,

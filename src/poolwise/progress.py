@@ -9,13 +9,13 @@ there and ``progress="always"`` draws anyway (rich then prints the final state).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-__all__ = ["ProgressBar", "ProgressOption", "check_progress", "progress_bar"]
+__all__ = ["Bar", "ProgressBar", "ProgressOption", "check_progress", "progress_bar"]
 
 #: What ``progress=`` accepts.
 ProgressOption = bool | Literal["always"]
@@ -30,6 +30,14 @@ def check_progress(progress: object) -> ProgressOption:
         f"progress={progress!r} must be True (a bar on a terminal), False, or 'always' "
         "(a bar even when stderr is not a terminal)"
     )
+
+
+class Bar(Protocol):
+    """What a run needs of a progress bar."""
+
+    def advance(self, done: int, failed: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ProgressBar:

@@ -23,3 +23,21 @@ def sha256_rounds(size: int) -> str:
 
 def identity(x: object) -> object:
     return x
+
+
+def record(path: str, x: int) -> int:
+    """Append x to a file (one line, atomic with O_APPEND), then return it."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{x}\n".encode())
+    finally:
+        os.close(fd)
+    return x
+
+
+def fail_on_one(x: int) -> int:
+    if x == 1:
+        raise ValueError("one")
+    return x

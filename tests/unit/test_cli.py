@@ -16,7 +16,8 @@ def test_info_json_has_the_machine_facts(capsys: pytest.CaptureFixture[str]) -> 
     data = json.loads(capsys.readouterr().out)
     assert data["usable_cpus"] >= 1
     assert data["modes"]["threads"] == "available"
-    assert data["modes"]["auto"].startswith("not available")
+    assert data["modes"]["auto"].startswith("available")
+    assert data["modes"]["dask"].startswith("not available")
 
 
 def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:

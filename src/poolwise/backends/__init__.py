@@ -15,11 +15,6 @@ __all__ = ["MODES", "backend_class"]
 MODES = ("auto", "serial", "threads", "processes", "interpreters", "async", "dask")
 
 _LATER = {
-    "auto": (
-        "measuring the work to choose a mode is not built yet (issue #6)",
-        "Choose one: mode='threads' for I/O-bound work or work in NumPy/zlib/hashlib, "
-        "mode='processes' for pure-Python CPU-bound work, mode='serial' to run in this thread",
-    ),
     "interpreters": (
         "subinterpreter workers are not built yet (issue #8)",
         "Use mode='processes' for isolated workers",
@@ -53,4 +48,6 @@ def backend_class(mode: str) -> type[Backend]:
     if mode in _LATER:
         why, how = _LATER[mode]
         raise BackendUnavailable(mode, why, how)
+    if mode == "auto":
+        raise ValueError("mode='auto' is not a backend: the pool measures, then uses one")
     raise ValueError(f"mode={mode!r} is not a mode; use one of {', '.join(map(repr, MODES))}")
