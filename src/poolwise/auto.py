@@ -17,12 +17,12 @@ import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
-from .decide import IO_CPU_SHARE, Decision, ProbeFigures, decide
+from .decide import IO_CPU_SHARE, Decision, decide
 from .profiling import (
     PROBE_SECONDS,
     PROBE_TASKS,
     SCALING_MIN_TASK,
-    pickling_cost,
+    probe_figures,
     scaling_round_size,
 )
 from .system import gil_enabled
@@ -141,17 +141,8 @@ class AutoRun:
 
         # 3. Decide from the figures; 4. run the rest there.
         item = first[0] if self._unary else first[0][0]
-        pickle_seconds, pickle_bytes, fn_seconds = pickling_cost(self._fn, item, probed[0])
-        figures = ProbeFigures(
-            tasks=len(first),
-            seconds_per_task=per_task,
-            cpu_share=share,
-            thread_scaling=scaling,
-            scaling_threads=threads,
-            pickle_seconds=pickle_seconds,
-            pickle_bytes=pickle_bytes,
-            total_tasks=self._total,
-            function_pickle_seconds=fn_seconds,
+        figures = probe_figures(
+            self._fn, item, probed[0], len(first), per_task, share, scaling, threads, self._total
         )
         decision = decide(figures, self._cpus, gil_enabled())
         self.decision = decision

@@ -37,6 +37,7 @@ __all__ = [
     "SCALING_SECONDS",
     "Profile",
     "pickling_cost",
+    "probe_figures",
     "profile",
     "scaling_round_size",
 ]
@@ -176,6 +177,32 @@ def pickling_cost(
     return item_seconds + result_seconds, item_bytes + result_bytes, fn_seconds
 
 
+def probe_figures(
+    fn: object,
+    item: object,
+    result: object,
+    tasks: int,
+    per_task: float,
+    share: float,
+    scaling: float | None,
+    threads: int,
+    total: int | None,
+) -> ProbeFigures:
+    """The probe's timings, plus what one task would cost to send to a process."""
+    pickle_seconds, pickle_bytes, fn_seconds = pickling_cost(fn, item, result)
+    return ProbeFigures(
+        tasks=tasks,
+        seconds_per_task=per_task,
+        cpu_share=share,
+        thread_scaling=scaling,
+        scaling_threads=threads,
+        pickle_seconds=pickle_seconds,
+        pickle_bytes=pickle_bytes,
+        total_tasks=total,
+        function_pickle_seconds=fn_seconds,
+    )
+
+
 def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
     """Run a few of ``sample_inputs`` through ``fn`` to choose a mode for the rest.
 
@@ -209,17 +236,8 @@ def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
         ran += len(scaling_inputs)
         scaling = (len(scaling_inputs) / seconds) / (1.0 / per_task) if seconds > 0 else None
 
-    pickle_seconds, pickle_bytes, fn_seconds = pickling_cost(fn, first[0], results[0])
-    figures = ProbeFigures(
-        tasks=len(first),
-        seconds_per_task=per_task,
-        cpu_share=share,
-        thread_scaling=scaling,
-        scaling_threads=threads,
-        pickle_seconds=pickle_seconds,
-        pickle_bytes=pickle_bytes,
-        total_tasks=len(sample),
-        function_pickle_seconds=fn_seconds,
+    figures = probe_figures(
+        fn, first[0], results[0], len(first), per_task, share, scaling, threads, len(sample)
     )
     decision = decide(figures, usable, gil_enabled())
     tasks_left = max(1, len(sample) - ran)
