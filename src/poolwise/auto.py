@@ -4,20 +4,24 @@
             ├─ next round ─────────> threads run on cpus() threads: scaling
             │                        (skipped when the tasks mostly wait, or 1 CPU)
             ├─ decide() ───────────> mode, workers, reasons (decide.py)
-            └─ the rest ───────────> a run on the chosen mode
+            └─ the rest ───────────> a run on the chosen mode, watched: if the CPU time
+                                     per task moves DRIFT_FACTOR-fold, the run takes no
+                                     more inputs and the next ones are probed again
 
-Every probed task is a real task: its result is kept and yielded first, in input order,
-and no input runs twice. Probe runs are ordinary map runs, so timeouts, retries and
-errors behave as in any mode.
+Every probed task is a real task: its result is kept and yielded in input order, and no
+input runs twice. Probe runs are ordinary map runs, so timeouts, retries and errors behave
+as in any mode. A pool remembers the figures per function, so a later map of the same
+function skips the probe (the watch still guards it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from typing import TYPE_CHECKING, Any
 
-from .decide import IO_CPU_SHARE, Decision, decide
+from .decide import IO_CPU_SHARE, Decision, ProbeFigures, decide
 from .profiling import (
     PROBE_SECONDS,
     PROBE_TASKS,
@@ -28,12 +32,37 @@ from .profiling import (
 from .system import gil_enabled
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
-    from .outcomes import MapRun, PoolStats
+    from .outcomes import MapRun, Measured, PoolStats
     from .progress import ProgressBar
 
-__all__ = ["AutoRun"]
+__all__ = ["DRIFT_FACTOR", "MAX_REPROBES", "AutoRun", "reusable"]
+
+#: The work "changed character" when a stretch of tasks takes this many times more (or
+#: less) CPU time per task than the first stretch after the decision (a guess: wide enough
+#: that run-to-run noise, ~1.5x on a busy machine, never triggers it).
+DRIFT_FACTOR = 4.0
+#: Tasks in a stretch at least (per worker: twice, so every worker contributes)...
+DRIFT_TASKS = 16
+#: ...and seconds of task time in it at least, so that a stretch of tiny tasks is not noise.
+DRIFT_SECONDS = 0.05
+#: Below this CPU time per task on both sides, a change is not worth a new mode (seconds).
+DRIFT_FLOOR = 1e-4
+#: Probes a run makes after its first, at most: bounds what changing work can cost.
+MAX_REPROBES = 3
+
+
+def reusable(figures: ProbeFigures, cpus: int) -> bool:
+    """Whether a later map of the same function may decide from these figures alone:
+    only when nothing the rules need went unmeasured (the scaling round can be skipped
+    for lack of inputs)."""
+    return (
+        figures.thread_scaling is not None
+        or figures.cpu_share < IO_CPU_SHARE
+        or figures.seconds_per_task < SCALING_MIN_TASK
+        or cpus <= 1
+    )
 
 
 class _SharedBar:
@@ -47,6 +76,49 @@ class _SharedBar:
 
     def close(self) -> None:
         pass
+
+
+class _DriftWatch:
+    """Notices when the CPU time per task of a run moves DRIFT_FACTOR-fold.
+
+    The first stretch of the run sets the baseline (measured the same way as what
+    follows, in the same mode); each later stretch is compared with it. A look costs a
+    few attribute reads, taken once per batch of results.
+    """
+
+    def __init__(self, measured: Measured, workers: int, mode: str) -> None:
+        self._measured = measured
+        self._mode = mode
+        self._stretch = max(DRIFT_TASKS, 2 * workers)
+        self._mark = measured.copy()
+        self._baseline: float | None = None
+
+    def change(self) -> str | None:
+        """Why the work needs measuring again, or None while it has not changed."""
+        now = self._measured
+        if now.count - self._mark.count < self._stretch:
+            return None
+        stretch = now.since(self._mark)
+        if stretch.seconds < DRIFT_SECONDS:
+            return None
+        self._mark = now.copy()
+        per_task = stretch.cpu_seconds / stretch.count
+        if self._baseline is None:
+            self._baseline = per_task
+            return None
+        before = self._baseline
+        high, low = max(per_task, before), min(per_task, before)
+        if high < DRIFT_FLOOR or high < DRIFT_FACTOR * low:
+            return None
+        return (
+            f"after {now.count} tasks on {self._mode}, the CPU time per task went from "
+            f"{_ms(before)} to {_ms(per_task)} (a {high / max(low, 1e-9):.0f}x change, "
+            f"over {DRIFT_FACTOR:.0f}x): the work changed, so the next tasks were measured again"
+        )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
 
 
 class AutoRun:
@@ -64,6 +136,8 @@ class AutoRun:
         chunksize: int | None,
         stats: PoolStats,
         make_bar: Callable[[], ProgressBar | None] | None,
+        known: ProbeFigures | None = None,
+        remember: Callable[[ProbeFigures], None] | None = None,
     ) -> None:
         self._run_on = run_on
         self._fn = fn
@@ -73,25 +147,87 @@ class AutoRun:
         self._cpus = cpus
         self._workers = workers
         self._chunksize = chunksize
-        self._stats = stats
+        self.stats = stats
         self._make_bar = make_bar
-        self.decision: Decision | None = None
+        self._known = known
+        self._remember = remember
+        #: Every decision of this run: the first, and one per new probe after a change.
+        self.decisions: list[Decision] = []
 
     def __iter__(self) -> Iterator[Any]:
         bar = self._make_bar() if self._make_bar is not None else None
         try:
-            yield from self._results(None if bar is None else _SharedBar(bar))
+            for batch in self._batches(None if bar is None else _SharedBar(bar)):
+                yield from batch
         finally:
             if bar is not None:
                 bar.close()
 
     def collect(self) -> list[Any]:
-        return list(self)
+        """Every result, in order, as a list (``map``)."""
+        results: list[Any] = []
+        bar = self._make_bar() if self._make_bar is not None else None
+        try:
+            for batch in self._batches(None if bar is None else _SharedBar(bar)):
+                results.extend(batch)
+        finally:
+            if bar is not None:
+                bar.close()
+        return results
 
-    def _results(self, bar: _SharedBar | None) -> Iterator[Any]:
+    def _batches(self, bar: _SharedBar | None) -> Iterator[list[Any]]:
+        shared = (lambda: bar) if bar is not None else None
+        done = 0  # inputs taken so far; the next run starts at this input index
+        figures = self._known
+        why_again: str | None = None
+        while True:
+            if figures is None:
+                probe = yield from self._probe(shared, done)
+                if probe is None:
+                    return
+                figures, ran = probe
+                done += ran
+                if self._remember is not None and reusable(figures, self._cpus):
+                    self._remember(figures)
+                decision = decide(figures, self._cpus, gil_enabled())
+            else:
+                # Measured by an earlier map of this function: decide for this map's size.
+                total = None if self._total is None else self._total + figures.tasks
+                decision = decide(
+                    dataclasses.replace(figures, total_tasks=total), self._cpus, gil_enabled()
+                )
+                decision.reasons.insert(0, "as measured in an earlier map of this function:")
+            if why_again is not None:
+                decision.reasons.insert(0, why_again)
+            self.decisions.append(decision)
+            self.stats.set_decisions(list(self.decisions))
+
+            remaining = None if self._total is None else max(0, self._total - done)
+            workers = self._workers or decision.workers
+            run = self._run_on(
+                decision.mode, workers, self._tasks, remaining, done, self._chunksize, shared
+            )
+            watch = None
+            if len(self.decisions) <= MAX_REPROBES:
+                watch = _DriftWatch(run.measured, workers, decision.mode)
+            why_again = None
+            for batch in run.batches():
+                yield batch
+                if watch is not None and (why_again := watch.change()) is not None:
+                    run.stop_taking()
+                    watch = None
+            done += run.taken
+            if why_again is None:
+                return
+            figures = None
+
+    def _probe(
+        self, shared: Callable[[], _SharedBar] | None, first_index: int
+    ) -> Generator[list[Any], None, tuple[ProbeFigures, int] | None]:
+        """Run the probe's tasks, yielding their results; return (figures, inputs taken),
+        or None when the inputs ran out before any task ran."""
         # 1. The first tasks on this thread, one at a time (a slow one is enough): wall
         # time against the thread's CPU time.
-        shared = (lambda: bar) if bar is not None else None
         first: list[Any] = []
         probed: list[Any] = []
         wall = cpu = 0.0
@@ -99,7 +235,7 @@ class AutoRun:
             one = list(itertools.islice(self._tasks, 1))
             if not one:
                 break
-            run = self._run_on("serial", 1, iter(one), 1, len(first), 1, shared)
+            run = self._run_on("serial", 1, iter(one), 1, first_index + len(first), 1, shared)
             cpu_start, wall_start = time.thread_time(), time.perf_counter()
             results, error = _drain(run)
             wall += time.perf_counter() - wall_start
@@ -107,67 +243,56 @@ class AutoRun:
             first += one
             probed += results
             if error is not None:
-                yield from probed
+                yield probed
                 raise error
         if not first:
-            return
+            return None
+        yield probed
         per_task = wall / len(first)
         share = min(1.0, cpu / wall) if wall > 0 else 1.0
 
         # 2. A round on cpus() threads, unless the tasks mostly wait (threads then anyway).
         scaling: float | None = None
-        threads = self._cpus
-        scaled: list[Any] = []
-        left = None if self._total is None else self._total - len(first)
+        taken = len(first)
+        left = None if self._total is None else self._total - first_index - taken
         if self._cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
             wanted = scaling_round_size(self._cpus, per_task, left)
             second = list(itertools.islice(self._tasks, wanted))
             if len(second) >= self._cpus:
                 run = self._run_on(
-                    "threads", self._cpus, iter(second), len(second), len(first), 1, shared
+                    "threads",
+                    self._cpus,
+                    iter(second),
+                    len(second),
+                    first_index + taken,
+                    1,
+                    shared,
                 )
                 started = time.perf_counter()
                 scaled, error = _drain(run)
                 seconds = time.perf_counter() - started
+                yield scaled
                 if error is not None:
-                    yield from probed
-                    yield from scaled
                     raise error
+                taken += len(second)
                 scaling = (len(second) / seconds) * per_task if seconds > 0 else None
-            else:
-                scaled_inputs = second  # too few to measure: they join the rest
-                self._tasks = itertools.chain(scaled_inputs, self._tasks)
-        done = len(first) + len(scaled)
+            else:  # too few to measure: they join the rest
+                self._tasks = itertools.chain(second, self._tasks)
 
-        # 3. Decide from the figures; 4. run the rest there.
         item = first[0] if self._unary else first[0][0]
+        total = None if self._total is None else self._total - first_index
         figures = probe_figures(
-            self._fn, item, probed[0], len(first), per_task, share, scaling, threads, self._total
+            self._fn, item, probed[0], len(first), per_task, share, scaling, self._cpus, total
         )
-        decision = decide(figures, self._cpus, gil_enabled())
-        self.decision = decision
-        self._stats.decision = decision
-        yield from probed
-        yield from scaled
-        remaining = None if self._total is None else max(0, self._total - done)
-        rest = self._run_on(
-            decision.mode,
-            self._workers or decision.workers,
-            self._tasks,
-            remaining,
-            done,
-            self._chunksize,
-            shared,
-        )
-        yield from rest
+        return figures, taken
 
 
 def _drain(run: MapRun) -> tuple[list[Any], BaseException | None]:
     """The run's results, and the error that stopped it (raised later, in input order)."""
     results: list[Any] = []
     try:
-        for value in run:
-            results.append(value)  # noqa: PERF402 - kept when a later task raises
+        for batch in run.batches():
+            results.extend(batch)
     except Exception as exc:  # noqa: BLE001 - raised by the caller after the results before it
         return results, exc
     return results, None

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backends.base import Chunk
-from .errors import PoolClosed
+from .errors import PoolClosed, TaskTimeout
 from .retrying import RetryPolicy
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .decide import Decision
     from .progress import Bar
 
-__all__ = ["FutureSink", "MapRun", "PoolFuture", "PoolStats"]
+__all__ = ["FutureSink", "MapRun", "Measured", "PoolFuture", "PoolStats"]
 
 R = TypeVar("R")
 
@@ -50,52 +50,120 @@ RETRIED_LISTED = 1000
 
 
 class PoolStats:
-    """Counters shared by every run of one pool; updated from worker-facing threads."""
+    """Counters of a pool, or of one run on it; updated from worker-facing threads.
+
+    A run's stats have the pool's as ``parent``: every count goes to both, so
+    ``Pool.report()`` covers every run and ``map(..., report=True)`` covers its own.
+    """
 
     __slots__ = (
         "_lock",
         "chunker",
         "chunksize",
-        "decision",
+        "cpu_seconds",
+        "decisions",
         "done",
         "failed",
+        "mode",
+        "parent",
         "retried",
         "retried_inputs",
         "started",
         "submitted",
         "task_seconds",
+        "timed_out",
+        "workers",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, parent: PoolStats | None = None) -> None:
         self._lock = threading.Lock()
+        self.parent = parent
         self.started = time.perf_counter()
         self.submitted = 0
         self.done = 0
         self.failed = 0
+        self.timed_out = 0
         self.retried = 0
         self.retried_inputs: list[int] = []
         self.task_seconds = 0.0
+        self.cpu_seconds = 0.0
+        #: Where the latest map run ran, and on how many workers (None: no map yet).
+        self.mode: str | None = None
+        self.workers: int | None = None
         self.chunksize: int | None = None
         #: The chunker of the latest map run, to explain its chunk size in the report.
         self.chunker: Chunker | None = None
-        #: mode="auto": the latest decision, with its reasons.
-        self.decision: Decision | None = None
+        #: mode="auto": the decisions of the latest run, with their reasons (more than one
+        #: when the work changed character and the run switched).
+        self.decisions: list[Decision] = []
 
     def add_submitted(self, count: int) -> None:
         with self._lock:
             self.submitted += count
+        if self.parent is not None:
+            self.parent.add_submitted(count)
 
-    def add_outcomes(self, count: int, failed: int, seconds: float) -> None:
+    def add_outcomes(
+        self, count: int, failed: int, seconds: float, cpu_seconds: float, timed_out: int = 0
+    ) -> None:
         with self._lock:
             self.done += count - failed
             self.failed += failed
+            self.timed_out += timed_out
             self.task_seconds += seconds
+            self.cpu_seconds += cpu_seconds
+        if self.parent is not None:
+            self.parent.add_outcomes(count, failed, seconds, cpu_seconds, timed_out)
 
     def add_retry(self, index: int | None) -> None:
         with self._lock:
             self.retried += 1
             if index is not None and len(self.retried_inputs) < RETRIED_LISTED:
                 self.retried_inputs.append(index)
+        if self.parent is not None:
+            self.parent.add_retry(index)
+
+    def set_running(self, mode: str, workers: int, chunksize: int, chunker: Chunker) -> None:
+        """A map run now sends chunks of ``chunksize`` to ``workers`` workers of ``mode``."""
+        self.mode, self.workers, self.chunksize, self.chunker = mode, workers, chunksize, chunker
+        if self.parent is not None:
+            self.parent.set_running(mode, workers, chunksize, chunker)
+
+    def set_decisions(self, decisions: list[Decision]) -> None:
+        self.decisions = decisions
+        if self.parent is not None:
+            self.parent.set_decisions(decisions)
+
+
+class Measured:
+    """Tasks one map run has measured so far: how many, their wall and CPU seconds.
+
+    Written by the run's own thread only (deliveries are handled there), read by
+    ``mode="auto"`` to notice work that changes character.
+    """
+
+    __slots__ = ("count", "cpu_seconds", "seconds")
+
+    def __init__(self, count: int = 0, seconds: float = 0.0, cpu_seconds: float = 0.0) -> None:
+        self.count = count
+        self.seconds = seconds
+        self.cpu_seconds = cpu_seconds
+
+    def add(self, count: int, seconds: float, cpu_seconds: float) -> None:
+        self.count += count
+        self.seconds += seconds
+        self.cpu_seconds += cpu_seconds
+
+    def copy(self) -> Measured:
+        return Measured(self.count, self.seconds, self.cpu_seconds)
+
+    def since(self, earlier: Measured) -> Measured:
+        """What was measured after ``earlier`` (a copy taken from this one)."""
+        return Measured(
+            self.count - earlier.count,
+            self.seconds - earlier.seconds,
+            self.cpu_seconds - earlier.cpu_seconds,
+        )
 
 
 class PoolFuture(Future[R]):
@@ -166,6 +234,7 @@ class FutureSink:
         values: list[Any],
         errors: dict[int, BaseException] | None,
         seconds: float,
+        cpu_seconds: float,
     ) -> None:
         if not values:
             return
@@ -176,14 +245,15 @@ class FutureSink:
             except BaseException as exc:  # noqa: BLE001 - the pool closed: that is the outcome
                 self.future.set_exception(exc)
             return
-        self.stats.add_outcomes(1, 1 if errors else 0, seconds)
+        timed_out = 1 if errors and isinstance(errors[0], TaskTimeout) else 0
+        self.stats.add_outcomes(1, 1 if errors else 0, seconds, cpu_seconds, timed_out)
         if errors:
             self.future.set_exception(errors[0])
         else:
             self.future.set_result(values[0])
 
 
-_Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float]
+_Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float, float]
 #: Outcomes of consecutive inputs: first input index, values, errors by position.
 _Run = tuple[int, list[Any], "dict[int, BaseException] | None"]
 
@@ -207,10 +277,11 @@ class MapRun:
         first_index: int = 0,
     ) -> None:
         self._backend = backend
+        self._mode = backend.mode
         self._fn = fn
         self._tasks = tasks
         self._chunker = chunker
-        self._stats = stats
+        self.stats = stats
         self._ordered = ordered
         self._unary = unary
         self._timeout = timeout
@@ -222,7 +293,12 @@ class MapRun:
         self._first_index = first_index
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
-        self._window = WINDOW_PER_WORKER * backend.workers
+        self._window = 1 if backend.runs_on_submit else WINDOW_PER_WORKER * backend.workers
+        #: What this run's tasks took, from the workers' own clocks.
+        self.measured = Measured()
+        #: Inputs taken from ``tasks`` so far.
+        self.taken = 0
+        self._taking = True
 
     # -- ChunkSink: called from worker-facing threads --------------------------------
 
@@ -232,7 +308,7 @@ class MapRun:
     def cancel(self, chunk: Chunk) -> None:
         count = len(chunk) - chunk.delivered
         errors: dict[int, BaseException] = {i: PoolClosed() for i in range(count)}
-        self._deliveries.put((chunk, chunk.delivered, [None] * count, errors, 0.0))
+        self._deliveries.put((chunk, chunk.delivered, [None] * count, errors, 0.0, 0.0))
 
     def deliver(
         self,
@@ -241,8 +317,9 @@ class MapRun:
         values: list[Any],
         errors: dict[int, BaseException] | None,
         seconds: float,
+        cpu_seconds: float,
     ) -> None:
-        self._deliveries.put((chunk, offset, values, errors, seconds))
+        self._deliveries.put((chunk, offset, values, errors, seconds, cpu_seconds))
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -260,14 +337,26 @@ class MapRun:
     def collect(self) -> list[Any]:
         """Every result, in order, as a list (``map``): no per-item generator hop."""
         results: list[Any] = []
+        for batch in self.batches():
+            results.extend(batch)
+        return results
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The results in lists as they arrive (in input order if ordered); the first
+        failing task's exception is raised after the results before it."""
         try:
             for batch, error in self._batches():
-                results.extend(batch)
+                if batch:
+                    yield batch
                 if error is not None:
                     raise error
         finally:
             self._finish()
-        return results
+
+    def stop_taking(self) -> None:
+        """Take no more inputs: the run ends once what it took has its outcomes; the rest
+        stay in the input iterator (``mode="auto"`` moves them to another mode)."""
+        self._taking = False
 
     def _finish(self) -> None:
         self._abandoned = True
@@ -287,7 +376,7 @@ class MapRun:
         next_yield = self._first_index  # ordered: input index to yield next
         exhausted = False
         while True:
-            while not exhausted and receiving < self._window:
+            while not exhausted and receiving < self._window and self._taking:
                 size = self._chunker.next_size()
                 # Ordered: results held for one slow task may not grow past a window of
                 # chunks of the current size (the size grows once tasks prove tiny).
@@ -301,14 +390,14 @@ class MapRun:
                     self._fn, tasks, next_index, self, unary=self._unary, timeout=self._timeout
                 )
                 next_index += len(tasks)
+                self.taken += len(tasks)
                 receiving += 1
-                self._stats.add_submitted(len(tasks))
-                self._stats.chunksize = size
-                self._stats.chunker = self._chunker
+                self.stats.add_submitted(len(tasks))
+                self.stats.set_running(self._mode, self._backend.workers, size, self._chunker)
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
                 return
-            chunk, offset, values, errors, seconds = self._next_delivery()
+            chunk, offset, values, errors, seconds, cpu = self._next_delivery()
             if offset + len(values) >= len(chunk):
                 receiving -= 1
             first = chunk.first_index
@@ -318,8 +407,8 @@ class MapRun:
                 runs, retried = self._retry(chunk, offset, values, errors)
                 receiving += retried
             for _, run_values, run_errors in runs:
-                self._record(len(run_values), run_errors, seconds)
-                seconds = 0.0  # counted once per delivery
+                self._record(len(run_values), run_errors, seconds, cpu)
+                seconds = cpu = 0.0  # counted once per delivery
             if not ordered:
                 for _, run_values, run_errors in runs:
                     yield _split(run_values, run_errors)
@@ -366,7 +455,7 @@ class MapRun:
                     runs.append((run_start, run_values, run_errors or None))
                 run_start, run_values, run_errors = index + 1, [], {}
                 task = [chunk.tasks[offset + position]]
-                self._stats.add_retry(index)
+                self.stats.add_retry(index)
                 self._backend.submit(
                     Chunk(chunk.fn, task, index, self, unary=chunk.unary, timeout=chunk.timeout)
                 )
@@ -380,11 +469,17 @@ class MapRun:
             runs.append((run_start, run_values, run_errors or None))
         return runs, retried
 
-    def _record(self, count: int, errors: dict[int, BaseException] | None, seconds: float) -> None:
-        failed = len(errors) if errors else 0
+    def _record(
+        self, count: int, errors: dict[int, BaseException] | None, seconds: float, cpu: float
+    ) -> None:
+        failed = timed_out = 0
+        if errors:
+            failed = len(errors)
+            timed_out = sum(isinstance(error, TaskTimeout) for error in errors.values())
         if seconds > 0:
             self._chunker.observe(count, seconds)
-        self._stats.add_outcomes(count, failed, seconds)
+            self.measured.add(count, seconds, cpu)
+        self.stats.add_outcomes(count, failed, seconds, cpu, timed_out)
         if self._bar is not None:
             self._bar.advance(count, failed)
 

@@ -18,7 +18,8 @@ import itertools
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from . import _checks
 from .auto import AutoRun
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
     from ._types import Task
     from .backends.base import Backend
+    from .decide import ProbeFigures
     from .progress import Bar
 
 __all__ = ["Mode", "Pool"]
@@ -122,6 +124,8 @@ class Pool:
             self._backend = self._backends.get(mode, requested)
             self._workers = self._backend.workers
         self._stats = PoolStats()
+        #: mode="auto": what probing measured, per function, for later maps to reuse.
+        self._measured = _FiguresByFunction()
         self._lock = threading.Lock()
         self._closed = False
         self._finalizer = weakref.finalize(
@@ -151,6 +155,7 @@ class Pool:
         backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
         return future
 
+    @overload
     def map(
         self,
         fn: Callable[..., R],
@@ -161,15 +166,45 @@ class Pool:
         progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
-    ) -> list[R]:
+        report: Literal[False] = False,
+    ) -> list[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+        report: Literal[True],
+    ) -> tuple[list[R], Report]: ...
+
+    def map(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+        report: bool = False,
+    ) -> list[R] | tuple[list[R], Report]:
         """``fn`` over the inputs, like the builtin ``map``, as a list.
 
         With ``ordered=False`` the list is in completion order. The first failing task (in
         input order) raises its exception, with the worker's traceback as ``__cause__``.
+        With ``report=True``, returns ``(results, report)``: the report covers this map
+        only (``Pool.report()`` covers every run of the pool).
         """
-        return self._start(
-            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False
-        ).collect()
+        return self._collect(
+            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False, report
+        )
 
     def imap(
         self,
@@ -206,6 +241,7 @@ class Pool:
             )
         )
 
+    @overload
     def starmap(
         self,
         fn: Callable[..., R],
@@ -217,11 +253,42 @@ class Pool:
         progress: ProgressOption = False,
         retries: int = 0,
         retry_on: RetryOn = None,
-    ) -> list[R]:
-        """``fn(*args)`` for each ``args`` in ``iterable``, as a list."""
-        return self._start(
-            fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True
-        ).collect()
+        report: Literal[False] = False,
+    ) -> list[R]: ...
+
+    @overload
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[object]],
+        *,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+        report: Literal[True],
+    ) -> tuple[list[R], Report]: ...
+
+    def starmap(
+        self,
+        fn: Callable[..., R],
+        iterable: Iterable[Iterable[object]],
+        *,
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+        report: bool = False,
+    ) -> list[R] | tuple[list[R], Report]:
+        """``fn(*args)`` for each ``args`` in ``iterable``, as a list (``report`` as for
+        ``map``)."""
+        return self._collect(
+            fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True, report
+        )
 
     def istarmap(
         self,
@@ -241,6 +308,26 @@ class Pool:
                 fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True
             )
         )
+
+    def _collect(
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[object], ...],
+        timeout: float | None,
+        chunksize: int | None,
+        ordered: bool,
+        progress: ProgressOption,
+        retries: int,
+        retry_on: RetryOn,
+        star: bool,
+        report: bool,
+    ) -> list[R] | tuple[list[R], Report]:
+        """map and starmap: every result as a list, with this run's report if asked."""
+        run = self._start(
+            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, star
+        )
+        results = run.collect()
+        return (results, self._report(run.stats)) if report else results
 
     def _start(
         self,
@@ -276,6 +363,7 @@ class Pool:
             _checks.check_arity(fn, *task)
         name = getattr(fn, "__name__", "tasks")
         make_bar = (lambda: progress_bar(show, total, name)) if show else None
+        stats = PoolStats(parent=self._stats)
 
         def run_on(
             mode: str,
@@ -299,7 +387,7 @@ class Pool:
                 fn,
                 inputs,
                 chunker,
-                self._stats,
+                stats,
                 ordered=ordered,
                 unary=unary,
                 timeout=timeout,
@@ -323,8 +411,10 @@ class Pool:
                 cpus(),
                 self._requested,
                 fixed,
-                self._stats,
+                stats,
                 make_bar,
+                known=self._measured.get(fn),
+                remember=lambda figures: self._measured.put(fn, figures),
             )
         self._backend.check_transport(fn, task)
         return run_on(self._mode, self._requested, tasks, total, 0, fixed, make_bar)
@@ -376,25 +466,33 @@ class Pool:
             self.terminate()
 
     def report(self) -> Report:
-        """What this pool did so far."""
-        stats = self._stats
-        decision = stats.decision
-        reasons = [] if decision is None else [f"mode auto chose {decision.mode}:"]
-        if decision is not None:
+        """What this pool did so far, over all its runs."""
+        return self._report(self._stats)
+
+    def _report(self, stats: PoolStats) -> Report:
+        """A report from ``stats``: the pool's, or one run's."""
+        reasons: list[str] = []
+        for number, decision in enumerate(stats.decisions):
+            if number == 0:
+                reasons.append(f"mode auto chose {decision.mode}:")
+            else:
+                reasons.append(f"then switched to {decision.mode}:")
             reasons += decision.reasons
         if stats.chunker is not None:
             reasons.append(stats.chunker.explain())
         return Report(
-            mode=self._mode if decision is None else decision.mode,
-            workers=self._workers,
+            mode=stats.mode or self._mode,
+            workers=stats.workers or self._workers,
             chunksize=stats.chunksize,
             tasks_submitted=stats.submitted,
             tasks_done=stats.done,
             tasks_failed=stats.failed,
+            tasks_timed_out=stats.timed_out,
             tasks_retried=stats.retried,
             retried_inputs=sorted(stats.retried_inputs),
             wall_seconds=time.perf_counter() - stats.started,
             task_seconds=stats.task_seconds,
+            cpu_seconds=stats.cpu_seconds,
             backend=self._backends.stats(),
             reasons=reasons,
         )
@@ -407,6 +505,35 @@ class Pool:
 #: One empty kwargs dict shared by every task of a map: pickled once per chunk (the pickler
 #: memoizes it) instead of once per task. Never mutated: ``fn(**kwargs)`` copies it.
 _NO_KWARGS: dict[str, Any] = {}
+
+
+class _FiguresByFunction:
+    """The latest probe figures of the last few functions a pool mapped (bounded: a pool
+    that maps a new lambda per call must not grow)."""
+
+    #: Functions remembered at most.
+    SIZE = 32
+
+    def __init__(self) -> None:
+        self._figures: OrderedDict[Any, ProbeFigures] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, fn: Callable[..., Any]) -> ProbeFigures | None:
+        try:
+            with self._lock:
+                return self._figures.get(fn)
+        except TypeError:  # an unhashable callable: measured each time
+            return None
+
+    def put(self, fn: Callable[..., Any], figures: ProbeFigures) -> None:
+        try:
+            with self._lock:
+                self._figures[fn] = figures
+                self._figures.move_to_end(fn)
+                while len(self._figures) > self.SIZE:
+                    self._figures.popitem(last=False)
+        except TypeError:
+            pass
 
 
 class _Backends:

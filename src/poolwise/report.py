@@ -10,21 +10,25 @@ __all__ = ["Report"]
 
 @dataclass(frozen=True)
 class Report:
-    """A pool's account of itself, from ``Pool.report()``.
+    """What a pool (``Pool.report()``) or one map (``map(..., report=True)``) did, and why.
 
     Attributes:
-        mode: where tasks ran (``"threads"``, ``"processes"``...).
-        workers: the most workers the pool may run at once.
+        mode: where tasks ran (``"threads"``, ``"processes"``...): with ``mode="auto"``,
+            where the latest map ran.
+        workers: the most workers that ran at once.
         chunksize: tasks per chunk in the latest map (the last size chosen).
         tasks_submitted: tasks handed to the pool.
         tasks_done: tasks that returned a result.
         tasks_failed: tasks whose outcome was an exception (after any retries).
-        wall_seconds: seconds since the pool started.
+        wall_seconds: seconds since the pool (or the map) started.
         task_seconds: seconds the workers spent in tasks (measured in the workers).
-        backend: counters of the backend (workers started, crashed, retired...).
+        backend: counters of the pool's backends (workers started, crashed, retired...).
         reasons: sentences naming each measured figure and the rule it triggered.
         tasks_retried: re-runs made for ``retries=``.
         retried_inputs: input indexes that needed a re-run (the first 1000).
+        tasks_timed_out: tasks whose outcome was ``TaskTimeout`` (after any retries).
+        cpu_seconds: CPU time of the worker threads while in tasks; well under
+            ``task_seconds`` means the tasks mostly waited (I/O, sleeps, a lock).
     """
 
     mode: str
@@ -39,6 +43,8 @@ class Report:
     reasons: list[str] = field(default_factory=list)
     tasks_retried: int = 0
     retried_inputs: list[int] = field(default_factory=list)
+    tasks_timed_out: int = 0
+    cpu_seconds: float = 0.0
 
     @property
     def utilisation(self) -> float:
@@ -56,10 +62,12 @@ class Report:
         lines = [
             f"mode {self.mode}, {self.workers} workers, chunksize {self.chunksize or 'n/a'}",
             f"tasks: {self.tasks_submitted} submitted, {self.tasks_done} done, "
-            f"{self.tasks_failed} failed, {self.tasks_retried} retried"
+            f"{self.tasks_failed} failed ({self.tasks_timed_out} timed out), "
+            f"{self.tasks_retried} retried"
             + (f" (inputs {_listed(self.retried_inputs)})" if self.retried_inputs else ""),
             f"time: {self.wall_seconds:.3f} s wall, {self.task_seconds:.3f} s in tasks "
-            f"({self.utilisation:.0%} of the workers' capacity)",
+            f"({self.utilisation:.0%} of the workers' capacity), "
+            f"{self.cpu_seconds:.3f} s of it on the CPU",
         ]
         if self.backend:
             lines.append(

@@ -12,18 +12,20 @@ import atexit
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 from . import _checks
 from .pool import Mode, Pool
 
 if TYPE_CHECKING:
     from .progress import ProgressOption
+    from .report import Report
     from .retrying import RetryOn
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: Seconds a warm pool may sit unused before its workers are stopped (loky's default, 300).
 IDLE_TIMEOUT = 300.0
@@ -175,6 +177,53 @@ def imap(
     )
 
 
+def _with_warm_pool(mode: str, workers: int | None, call: Callable[[Pool], T]) -> T:
+    """``call(pool)`` on the warm pool for (mode, workers), giving the pool back after."""
+    key, pool = _acquire(mode, workers)
+    broken = False
+    try:
+        return call(pool)
+    except Exception:
+        raise
+    except BaseException:
+        broken = True  # Ctrl-C mid-run: stop the workers with the run
+        raise
+    finally:
+        _release(key, pool, broken)
+
+
+@overload
+def map(
+    fn: Callable[..., R],
+    *iterables: Iterable[object],
+    mode: Mode = ...,
+    workers: int | None = ...,
+    timeout: float | None = ...,
+    chunksize: int | None = ...,
+    ordered: bool = ...,
+    progress: ProgressOption = ...,
+    retries: int = ...,
+    retry_on: RetryOn = ...,
+    report: Literal[False] = ...,
+) -> list[R]: ...
+
+
+@overload
+def map(
+    fn: Callable[..., R],
+    *iterables: Iterable[object],
+    mode: Mode = ...,
+    workers: int | None = ...,
+    timeout: float | None = ...,
+    chunksize: int | None = ...,
+    ordered: bool = ...,
+    progress: ProgressOption = ...,
+    retries: int = ...,
+    retry_on: RetryOn = ...,
+    report: Literal[True],
+) -> tuple[list[R], Report]: ...
+
+
 def map(
     fn: Callable[..., R],
     *iterables: Iterable[object],
@@ -186,13 +235,15 @@ def map(
     progress: ProgressOption = False,
     retries: int = 0,
     retry_on: RetryOn = None,
-) -> list[R]:
+    report: bool = False,
+) -> list[R] | tuple[list[R], Report]:
     """``fn`` over the inputs, like the builtin ``map``, as a list, on a warm pool.
 
     Args:
         fn: the function to call; with several iterables it takes one item from each.
         iterables: the inputs.
-        mode: where tasks run: ``"serial"``, ``"threads"`` or ``"processes"``.
+        mode: where tasks run: ``"auto"`` (measure the first tasks, then choose),
+            ``"serial"``, ``"threads"`` or ``"processes"``.
         workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
         timeout: per-task limit in seconds.
         chunksize: tasks sent together; None sizes chunks from measured task times.
@@ -203,7 +254,7 @@ def map(
             worker or timed out).
         retry_on: exception types that qualify for a retry (default: any Exception but
             ``NotPicklable``).
-
+        report: also return a ``Report`` of this call: ``(results, report)``.
     Raises:
         ValueError, TypeError: an argument is invalid; nothing was started.
         Exception: the first failing task's own exception (in input order), with the
@@ -211,20 +262,47 @@ def map(
 
     .. versionadded:: 0.1
     """
-    return list(
-        imap(
-            fn,
-            *iterables,
-            mode=mode,
-            workers=workers,
-            timeout=timeout,
-            chunksize=chunksize,
-            ordered=ordered,
-            progress=progress,
-            retries=retries,
-            retry_on=retry_on,
-        )
+    return _with_warm_pool(
+        mode,
+        workers,
+        lambda pool: pool._collect(
+            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False, report
+        ),
     )
+
+
+@overload
+def starmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[object]],
+    *,
+    mode: Mode = ...,
+    workers: int | None = ...,
+    timeout: float | None = ...,
+    chunksize: int | None = ...,
+    ordered: bool = ...,
+    progress: ProgressOption = ...,
+    retries: int = ...,
+    retry_on: RetryOn = ...,
+    report: Literal[False] = ...,
+) -> list[R]: ...
+
+
+@overload
+def starmap(
+    fn: Callable[..., R],
+    iterable: Iterable[Iterable[object]],
+    *,
+    mode: Mode = ...,
+    workers: int | None = ...,
+    timeout: float | None = ...,
+    chunksize: int | None = ...,
+    ordered: bool = ...,
+    progress: ProgressOption = ...,
+    retries: int = ...,
+    retry_on: RetryOn = ...,
+    report: Literal[True],
+) -> tuple[list[R], Report]: ...
 
 
 def starmap(
@@ -239,24 +317,17 @@ def starmap(
     progress: ProgressOption = False,
     retries: int = 0,
     retry_on: RetryOn = None,
-) -> list[R]:
-    """``fn(*args)`` for each ``args`` in ``iterable``, as a list, on a warm pool.
+    report: bool = False,
+) -> list[R] | tuple[list[R], Report]:
+    """``fn(*args)`` for each ``args`` in ``iterable``, as a list, on a warm pool (the
+    arguments as for ``poolwise.map``).
 
     .. versionadded:: 0.1
     """
-    return list(
-        _on_warm_pool(
-            mode,
-            workers,
-            lambda pool: pool.istarmap(
-                fn,
-                iterable,
-                timeout=timeout,
-                chunksize=chunksize,
-                ordered=ordered,
-                progress=progress,
-                retries=retries,
-                retry_on=retry_on,
-            ),
-        )
+    return _with_warm_pool(
+        mode,
+        workers,
+        lambda pool: pool._collect(
+            fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True, report
+        ),
     )

@@ -41,3 +41,24 @@ def fail_on_one(x: int) -> int:
     if x == 1:
         raise ValueError("one")
     return x
+
+
+def spin(seconds: float) -> None:
+    """Hold the GIL computing for ``seconds`` of this thread's CPU time."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def waits_then_computes(x: int) -> int:
+    """Inputs below 100 wait 5 ms (I/O-like); from 100 on, each computes for 5 ms."""
+    if x < 100:
+        time.sleep(0.005)
+    else:
+        spin(0.005)
+    return x
+
+
+def computes(x: int) -> int:
+    spin(0.002)
+    return x

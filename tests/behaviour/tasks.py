@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 
@@ -52,3 +53,17 @@ class CustomError(Exception):
 
 def raise_custom(x: int) -> None:
     raise CustomError(x, "custom")
+
+
+def busy(x: int) -> int:
+    """Compute for 1 ms of this thread's CPU time."""
+    end = time.thread_time() + 0.001
+    while time.thread_time() < end:
+        pass
+    return x
+
+
+def doze(x: int) -> int:
+    """Wait 10 ms without computing."""
+    time.sleep(0.01)
+    return x

@@ -12,6 +12,8 @@ import pytest
 from tasks import (
     CustomError,
     add,
+    busy,
+    doze,
     fail_on,
     identity,
     keyword,
@@ -185,6 +187,24 @@ def test_report_counts_tasks(pool: poolwise.Pool) -> None:
     assert "30 done" in str(report)
     assert report.reasons
     assert report.reasons[0].startswith("chunksize")
+
+
+def test_map_with_report_covers_that_map_only(pool: poolwise.Pool) -> None:
+    pool.map(square, range(10))
+    results, report = pool.map(busy, range(20), report=True)
+    assert results == list(range(20))
+    assert (report.tasks_submitted, report.tasks_done, report.tasks_failed) == (20, 20, 0)
+    assert pool.report().tasks_done == 30
+    # 20 tasks of 1 ms CPU each, read from the workers' own thread clocks
+    assert 0.02 <= report.cpu_seconds <= report.task_seconds + 0.01
+    assert report.to_dict()["cpu_seconds"] == report.cpu_seconds
+
+
+def test_the_report_tells_waiting_from_computing(pool: poolwise.Pool) -> None:
+    _, report = pool.starmap(doze, [(x,) for x in range(6)], report=True)
+    assert report.task_seconds >= 0.06
+    assert report.cpu_seconds < report.task_seconds / 2
+    assert "on the CPU" in str(report)
 
 
 def test_process_workers_are_other_processes(pool: poolwise.Pool) -> None:

@@ -92,6 +92,7 @@ class RecordingSink:
         values: list[Any],
         errors: dict[int, BaseException] | None,
         seconds: float,
+        cpu_seconds: float,
     ) -> None:
         for position, value in enumerate(values):
             index = chunk.first_index + offset + position

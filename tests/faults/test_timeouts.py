@@ -28,6 +28,7 @@ def test_runaway_python_loop_times_out_and_others_carry_on(mode: str) -> None:
         assert error.timeout == 0.3
         assert [f.result(timeout=60) for i, f in enumerate(futures) if i != 3] == [0, 1, 2, 4, 5]
         assert pool.report().backend["tasks_timed_out"] == 1
+        assert pool.report().tasks_timed_out == 1
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -39,7 +40,10 @@ def test_map_with_timeout_raises_task_timeout_at_its_place(mode: str) -> None:
             next(results)
         assert info.value.task_index == 3
         # the rest of its chunk was not lost
-        assert pool.map(spin_on, [4, 5], timeout=5) == [4, 5]
+        results, report = pool.map(spin_on, [4, 5], timeout=5, report=True)
+        assert results == [4, 5]
+        assert report.tasks_timed_out == 0
+        assert pool.report().tasks_timed_out == 1
 
 
 def test_process_blocked_in_c_is_killed_and_replaced() -> None:

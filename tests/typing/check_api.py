@@ -19,9 +19,12 @@ def scaled(x: int, *, by: float) -> float:
 def check_api() -> None:
     assert_type(poolwise.map(length, ["a", "bb"], mode="threads"), list[int])
     assert_type(poolwise.starmap(scaled, [(7,)], mode="serial"), list[float])
+    assert_type(poolwise.map(length, ["a"], report=True), tuple[list[int], poolwise.Report])
+    assert_type(poolwise.starmap(scaled, [(7,)], report=True), tuple[list[float], poolwise.Report])
     with poolwise.Pool("processes", 4) as pool:
         assert_type(pool.submit(scaled, 3, by=2.0), Future[float])
         assert_type(pool.map(length, ["a"]), list[int])
+        assert_type(pool.map(length, ["a"], report=True), tuple[list[int], poolwise.Report])
         for n in pool.imap_unordered(length, ["a"]):
             assert_type(n, int)
         assert_type(pool.report(), poolwise.Report)

@@ -42,7 +42,8 @@ FORGET: Final = 2  # key = token: drop that function
 CHUNK: Final = 3  # key = chunk id, body = CHUNK_PREFIX + pickled tasks
 STOP: Final = 4  # finish and exit
 # worker -> parent
-RESULT: Final = 10  # key = chunk id, body = RESULT_PREFIX + pickled (values, errors, seconds)
+#: key = chunk id, body = RESULT_PREFIX + pickled (values, errors, (seconds, cpu_seconds))
+RESULT: Final = 10
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
 
 #: Prefix of a RESULT body: first position and number of outcomes, readable even when the

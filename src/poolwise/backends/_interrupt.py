@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from .base import Chunk
 
-#: ``flush(offset, values, errors, seconds)``, as for ``run_tasks``.
-Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float], None]"
+#: ``flush(offset, values, errors, seconds, cpu_seconds)``, as for ``run_tasks``.
+Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]"
 
 __all__ = [
     "StopTask",
@@ -66,6 +66,7 @@ class TaskWatch:
     __slots__ = (
         "abandoned",
         "chunk",
+        "cpu_mark",
         "errors",
         "fired",
         "flushed_at",
@@ -102,6 +103,8 @@ class TaskWatch:
         self.errors: dict[int, BaseException] | None = None
         self.seconds = 0.0
         self.flushed_at = 0.0
+        #: The runner thread's CPU clock at its last flush (read only in that thread).
+        self.cpu_mark = 0.0
 
     # The methods below are called with ``lock`` held.
 
@@ -110,12 +113,20 @@ class TaskWatch:
         self.offset, self.values, self.errors, self.seconds = offset, [], None, 0.0
         self.flushed_at = time.perf_counter()
 
-    def flush_held(self, flush: Flush) -> None:
-        """Deliver the outcomes held so far (in order: nothing else delivers meanwhile)."""
+    def flush_held(self, flush: Flush, *, in_runner: bool = False) -> None:
+        """Deliver the outcomes held so far (in order: nothing else delivers meanwhile).
+
+        Only the runner's own thread can read its CPU clock; other callers (the watchdog)
+        deliver CPU time 0 and leave it to the runner's next flush.
+        """
         if self.values:
             offset, values, errors, seconds = self.offset, self.values, self.errors, self.seconds
+            cpu = 0.0
+            if in_runner:
+                now = time.thread_time()
+                cpu, self.cpu_mark = now - self.cpu_mark, now
             self.hold_from(offset + len(values))
-            flush(offset, values, errors, seconds)
+            flush(offset, values, errors, seconds, cpu)
 
     def settle(
         self,
@@ -145,7 +156,7 @@ class TaskWatch:
         now = time.perf_counter()
         self.seconds += now - began
         if last or error is not None or now - self.flushed_at >= FLUSH_SECONDS:
-            self.flush_held(flush)
+            self.flush_held(flush, in_runner=True)
         return True
 
     def is_abandoned(self) -> bool:
@@ -231,6 +242,7 @@ def run_timed_tasks(
     with watch.lock:
         watch.chunk = chunk
         watch.hold_from(start)
+        watch.cpu_mark = time.thread_time()
     for position in range(start, last + 1):
         with watch.lock:
             if watch.is_abandoned():
@@ -250,7 +262,7 @@ def run_timed_tasks(
             except passthrough:
                 with watch.lock:
                     watch.running = False
-                    watch.flush_held(flush)
+                    watch.flush_held(flush, in_runner=True)
                 raise
             except BaseException as exc:  # noqa: BLE001 - the task's outcome, whatever it is
                 error = exc

@@ -26,7 +26,7 @@ POSITION, STARTED = 0, 1
 def run_tasks(
     fn: Callable[..., Any],
     tasks: Sequence[Any],
-    flush: Callable[[int, list[Any], dict[int, BaseException] | None, float], None],
+    flush: Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None],
     *,
     start: int = 0,
     where: Any = None,  # a memoryview of doubles (typeshed has no type that fits it)
@@ -35,8 +35,9 @@ def run_tasks(
 ) -> None:
     """Call ``fn`` on each task from ``start``; every outcome reaches ``flush`` exactly once.
 
-    ``flush(offset, values, errors, seconds)`` receives the outcomes of
-    ``tasks[offset:offset + len(values)]``, at least every ``FLUSH_SECONDS`` and at the end.
+    ``flush(offset, values, errors, seconds, cpu_seconds)`` receives the outcomes of
+    ``tasks[offset:offset + len(values)]``, at least every ``FLUSH_SECONDS`` and at the end,
+    with the wall and this thread's CPU time they took (clocks read per flush, not per task).
     Tasks are ``(args, kwargs)`` pairs, or single arguments when ``unary``.
 
     Before each task its position and start time go into ``where`` (shared memory for a
@@ -50,7 +51,9 @@ def run_tasks(
     offset = start
     clock = time.perf_counter
     monotonic = time.monotonic
+    cpu_clock = time.thread_time
     last = clock()
+    cpu_last = cpu_clock()
     end = len(tasks)
     for position in range(start, end):
         if where is not None:
@@ -66,7 +69,7 @@ def run_tasks(
                 append(fn(*args, **kwargs))
         except passthrough:
             if values:
-                flush(offset, values, errors, clock() - last)
+                flush(offset, values, errors, clock() - last, cpu_clock() - cpu_last)
             raise
         except BaseException as exc:  # the task's outcome, whatever it is
             if errors is None:
@@ -75,8 +78,9 @@ def run_tasks(
             append(None)
         now = clock()
         if now - last >= FLUSH_SECONDS and position + 1 < end:
-            flush(offset, values, errors, now - last)
+            cpu_now = cpu_clock()
+            flush(offset, values, errors, now - last, cpu_now - cpu_last)
             offset = position + 1
-            values, errors, last = [], None, now
+            values, errors, last, cpu_last = [], None, now, cpu_now
             append = values.append
-    flush(offset, values, errors, clock() - last)
+    flush(offset, values, errors, clock() - last, cpu_clock() - cpu_last)

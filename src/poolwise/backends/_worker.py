@@ -69,7 +69,7 @@ def _pack_result(
     offset: int,
     values: list[Any],
     errors: dict[int, BaseException] | None,
-    seconds: float,
+    seconds: tuple[float, float],
     first_index: int,
 ) -> bytes:
     prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
@@ -156,9 +156,13 @@ def _run_chunk(
     fn = functions[token]
 
     def flush(
-        offset: int, values: list[Any], errors: dict[int, BaseException] | None, seconds: float
+        offset: int,
+        values: list[Any],
+        errors: dict[int, BaseException] | None,
+        seconds: float,
+        cpu_seconds: float,
     ) -> None:
-        body = _pack_result(offset, values, errors, seconds, first_index)
+        body = _pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     try:
@@ -172,7 +176,7 @@ def _run_chunk(
             else (f"inputs #{first_index + start} to #{first_index + count - 1}")
         )
         error = NotPicklable(inputs, type(exc).__qualname__, f"unpickling in the worker: {exc}")
-        flush(start, [None] * (count - start), dict.fromkeys(range(count - start), error), 0.0)
+        flush(start, [None] * (count - start), dict.fromkeys(range(count - start), error), 0, 0)
         return
     if has_unsent:
         fn = _call_unless_unsent(fn)

@@ -42,12 +42,14 @@ class ChunkSink(Protocol):
         values: list[Any],
         errors: dict[int, BaseException] | None,
         seconds: float,
+        cpu_seconds: float,
     ) -> None:
         """Outcomes of ``chunk.tasks[offset:offset + len(values)]``.
 
         ``errors`` maps positions (relative to ``offset``) to the exception that task
-        raised; the value at such a position is meaningless. ``seconds`` is the compute time
-        those tasks took in the worker.
+        raised; the value at such a position is meaningless. ``seconds`` is the wall time
+        those tasks took in the worker, ``cpu_seconds`` the worker thread's CPU time in them
+        (0 where it could not be read: outcomes of a crash or a timeout).
         """
         ...
 
@@ -104,9 +106,10 @@ class Chunk:
         values: list[Any],
         errors: dict[int, BaseException] | None,
         seconds: float,
+        cpu_seconds: float = 0.0,
     ) -> None:
         self.delivered = offset + len(values)
-        self.sink.deliver(self, offset, values, errors, seconds)
+        self.sink.deliver(self, offset, values, errors, seconds, cpu_seconds)
 
     def fail_rest(self, exc_for: Callable[[int], BaseException]) -> None:
         """Deliver an exception to every task not yet delivered; ``exc_for(offset)`` builds it."""
@@ -143,6 +146,9 @@ class Backend(abc.ABC):
     #: Rough cost of sending one chunk and getting its outcome back, in seconds; the pool
     #: sizes chunks so that this stays a small share of the work.
     chunk_overhead: ClassVar[float]
+    #: Whether ``submit`` runs the chunk before it returns (serial): a map run then reads
+    #: no inputs ahead, since nothing could run them sooner.
+    runs_on_submit: ClassVar[bool] = False
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         self.workers = workers

@@ -412,13 +412,15 @@ class ProcessBackend(Backend):
                 raise PoolwiseError(f"result for chunk {key} while chunk {job.chunk_id} runs")
             offset, count = _frames.RESULT_PREFIX.unpack_from(body)
             try:
-                values, packed, seconds = loads(memoryview(body)[_frames.RESULT_PREFIX.size :])
+                payload = memoryview(body)[_frames.RESULT_PREFIX.size :]
+                values, packed, (seconds, cpu) = loads(payload)
                 errors = {pos: load_exception(payload) for pos, payload in packed.items()} or None
             except Exception as exc:  # a result that pickled in the worker but loads not here
                 where = f"results of {count} task(s) from #{job.chunk.index_of(offset)}"
                 failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
-                values, errors, seconds = [None] * count, dict.fromkeys(range(count), failed), 0.0
-            job.chunk.deliver(offset, values, errors, seconds)
+                values, errors = [None] * count, dict.fromkeys(range(count), failed)
+                seconds = cpu = 0.0
+            job.chunk.deliver(offset, values, errors, seconds, cpu)
             if job.chunk.delivered >= len(job.chunk):
                 worker.running.popleft()
                 self._slot_freed(worker)

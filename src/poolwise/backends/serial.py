@@ -19,6 +19,7 @@ class SerialBackend(Backend):
 
     mode: ClassVar[str] = "serial"
     chunk_overhead: ClassVar[float] = 1e-6  # a function call; chunking barely matters here
+    runs_on_submit: ClassVar[bool] = True
 
     _closed = False
     _initialized = False
