@@ -1,4 +1,4 @@
-"""The ``poolwise`` command: ``poolwise lab`` and ``poolwise info`` (profile, run to come).
+"""The ``poolwise`` command: ``lab``, ``info``, ``profile`` and ``run``.
 
 Usage errors exit with status 2 and one line on stderr, never a traceback.
 """
@@ -10,7 +10,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .backends import MODES, backend_class
@@ -148,7 +148,75 @@ def _build_parser() -> argparse.ArgumentParser:
         "--html", metavar="FILE", type=Path, help="also write a self-contained HTML report"
     )
     lab.set_defaults(handler=_lab)
+    _add_work_commands(commands)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0 seconds")
+    return value
+
+
+def _add_inputs(command: argparse.ArgumentParser) -> None:
+    command.add_argument("function", metavar="MODULE:FUNCTION", help="e.g. convert:one_file")
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--inputs",
+        metavar="FILE",
+        help="one input per line: JSON (a JSON line is one value) or plain text; - for stdin",
+    )
+    source.add_argument(
+        "--range", metavar="N", type=int, help="the inputs 0, 1, ... N-1 (integers)"
+    )
+
+
+def _add_work_commands(commands: Any) -> None:
+    from .cli_run import profile_command, run_command
+
+    profile = commands.add_parser(
+        "profile", help="measure a function on a few inputs and say where the rest should run"
+    )
+    _add_inputs(profile)
+    profile.add_argument("--json", action="store_true", help="print JSON instead of text")
+    profile.set_defaults(handler=profile_command)
+
+    run = commands.add_parser(
+        "run", help="run a function over inputs and write each outcome as a JSON line"
+    )
+    _add_inputs(run)
+    run.add_argument("--mode", choices=MODES, default="auto", help="where tasks run (auto)")
+    run.add_argument("--workers", type=_positive_int, help="how many workers")
+    run.add_argument("--timeout", type=_positive_float, help="per-task limit in seconds")
+    run.add_argument("--retries", type=int, default=0, help="re-runs for a task that failed (0)")
+    run.add_argument(
+        "--star", action="store_true", help="each input is a JSON list: the function's arguments"
+    )
+    run.add_argument(
+        "--output", metavar="FILE", type=Path, help="write JSON lines here (default: stdout)"
+    )
+    run.add_argument(
+        "--progress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="a progress bar on stderr: auto shows it on a terminal",
+    )
+    run.add_argument("--report", action="store_true", help="print the pool's report at the end")
+    run.set_defaults(handler=run_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,8 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    from .cli_run import UsageError
+
     try:
         status: int = args.handler(args)
+    except UsageError as exc:
+        print(f"poolwise {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Pools and experiments cleaned up on the way out (with-blocks); no traceback.
         print("poolwise: interrupted", file=sys.stderr)

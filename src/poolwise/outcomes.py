@@ -275,6 +275,7 @@ class MapRun:
         policy: RetryPolicy | None = None,
         progress: Callable[[], Bar | None] | None = None,
         first_index: int = 0,
+        return_exceptions: bool = False,
     ) -> None:
         self._backend = backend
         self._mode = backend.mode
@@ -291,6 +292,8 @@ class MapRun:
         self._make_bar = progress
         self._bar: Bar | None = None
         self._first_index = first_index
+        #: Yield a failed task's exception in its place instead of raising it.
+        self._return_exceptions = return_exceptions
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
         self._window = 1 if backend.runs_on_submit else WINDOW_PER_WORKER * backend.workers
@@ -375,6 +378,7 @@ class MapRun:
         next_index = self._first_index  # input index of the next task taken from the inputs
         next_yield = self._first_index  # ordered: input index to yield next
         exhausted = False
+        split = _in_place if self._return_exceptions else _split
         while True:
             while not exhausted and receiving < self._window and self._taking:
                 size = self._chunker.next_size()
@@ -411,14 +415,14 @@ class MapRun:
                 seconds = cpu = 0.0  # counted once per delivery
             if not ordered:
                 for _, run_values, run_errors in runs:
-                    yield _split(run_values, run_errors)
+                    yield split(run_values, run_errors)
                 continue
             for start, run_values, run_errors in runs:
                 waiting[start] = (run_values, run_errors)
             while next_yield in waiting:
                 values, errors = waiting.pop(next_yield)
                 next_yield += len(values)
-                yield _split(values, errors)
+                yield split(values, errors)
 
     def _next_delivery(self) -> _Delivery:
         # Wait in slices: a Ctrl-C that lands just before a blocking wait is otherwise only
@@ -482,6 +486,14 @@ class MapRun:
         self.stats.add_outcomes(count, failed, seconds, cpu, timed_out)
         if self._bar is not None:
             self._bar.advance(count, failed)
+
+
+def _in_place(values: list[Any], errors: dict[int, BaseException] | None) -> tuple[list[Any], None]:
+    """Every outcome in order, a failed task's exception in its place."""
+    if errors:
+        for position, error in errors.items():
+            values[position] = error
+    return values, None
 
 
 def _split(

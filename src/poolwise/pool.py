@@ -340,8 +340,13 @@ class Pool:
         retries: int,
         retry_on: RetryOn,
         star: bool,
+        return_exceptions: bool = False,
     ) -> MapRun | AutoRun:
-        """Check everything, then return the run; it works when iterated or collected."""
+        """Check everything, then return the run; it works when iterated or collected.
+
+        ``return_exceptions``: a failed task's exception is yielded in its place instead
+        of raised (``poolwise run`` writes every outcome).
+        """
         _checks.check_callable(fn)
         timeout = _checks.check_timeout(timeout)
         if timeout is None:
@@ -394,6 +399,7 @@ class Pool:
                 policy=policy,
                 progress=bar,
                 first_index=first_index,
+                return_exceptions=return_exceptions,
             )
 
         if self._backend is None:  # mode="auto"
