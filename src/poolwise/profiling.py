@@ -47,10 +47,10 @@ __all__ = [
 PROBE_TASKS = 3
 #: Tasks per thread in the scaling round at least (a guess: 3 keeps an uneven finish
 #: small)...
-SCALING_ROUNDS = 3
+SCALING_ROUNDS = 1
 #: ...and enough for the round to last this long, when the sample has them: shorter rounds
 #: let one scheduler hiccup decide (seen: 1.67x-2.05x for hashlib at 45 ms on 2 cores).
-SCALING_SECONDS = 0.1
+SCALING_SECONDS = 0.05
 #: Bytes a second a big buffer travels to a worker and back through a pipe (a guess from
 #: benchmarks/peers.py numpy-sum: 64 MB per task in ~0.1 s on 2 cores).
 TRANSFER_BYTES_PER_SECOND = 600e6
