@@ -72,6 +72,8 @@ def test_tiny_run_measures_every_workload_and_mode(
                 assert isinstance(speedup, float)
                 assert speedup > 0
             assert figures[f"{key}: best {mode} workers"] in (1, 2)
+        assert figures[f"{key}: auto chose"] in ("serial", "threads", "processes")
+        assert figures[f"{key}: auto speed-up, probing and start-up included"] > 0
     assert len(measurement.series) == 2 * len(keys)
     for series in measurement.series:
         assert series.x == [1.0, 2.0]
@@ -80,9 +82,10 @@ def test_tiny_run_measures_every_workload_and_mode(
     assert {s.name.rsplit(": ", 1)[1] for s in measurement.series} == {"threads", "processes"}
 
     numpy_figures = [name for name in figures if name.startswith("matmul-numpy")]
+    assert measurement.notes[-1].startswith("mode='auto' (fresh pool")
     if with_numpy:
         assert numpy_figures
-        assert measurement.notes == []
+        assert measurement.notes[:-1] == []
     else:
         assert numpy_figures == []
         assert any("poolwise[numpy]" in note for note in measurement.notes)

@@ -53,6 +53,9 @@ def test_every_workload_and_mode_is_measured() -> None:
             assert float(figures[f"{name} {mode} best {unit}"]) > 0
             assert figures[f"{name} {mode} best at workers"] in (1, 2)
             assert float(figures[f"{name} {mode} speed-up x"]) > 0
+        assert figures[f"{name} auto chose"] in ("serial", "threads", "processes")
+        assert float(figures[f"{name} auto {unit}, probing and start-up included"]) > 0
+    assert measurement.notes[0].startswith("mode='auto' (fresh pool")
     by_name = {s.name: s for s in measurement.series}
     assert set(by_name) == {f"{w} {m}" for w in WORKLOADS for m in io_bound.MODES}
     for name, series in by_name.items():

@@ -15,11 +15,12 @@ import lzma
 import random
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..pool import Pool
 from ..system import gil_enabled
+from .auto_mode import auto_note, try_auto
 from .base import DEPENDS, HOLDS, NOT_HERE, Measurement, Series, Verdict, worker_counts
 
 if TYPE_CHECKING:
@@ -310,6 +311,23 @@ class CpuBound:
                         speedups.setdefault((workload.key, mode), []).append(speedup)
                         name = f"{workload.key}: {mode} speed-up at {workers} workers"
                         figures[name] = round(speedup, 3)
+
+        trials = []
+        for workload in workloads:
+            tasks = per_worker * top
+            trial = try_auto(
+                _LABELS[workload.key], workload.fn, workload.inputs[:tasks], star=True,
+                workers=top,
+            )  # fmt: skip
+            speedup = serial[workload.key] * tasks / trial.seconds
+            best_mode = max(_MODES, key=lambda m: speedups[workload.key, m][-1])
+            best = speedups[workload.key, best_mode][-1]
+            trials.append(replace(trial, best_mode=best_mode, best_over_auto=best / speedup))
+            figures[f"{workload.key}: auto chose"] = trial.mode
+            figures[f"{workload.key}: auto speed-up, probing and start-up included"] = round(
+                speedup, 3
+            )
+        measurement.notes.append(auto_note(trials))
 
         for (key, mode), values in speedups.items():
             best = max(range(len(values)), key=values.__getitem__)

@@ -25,11 +25,12 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..pool import Pool
+from .auto_mode import AutoTrial, auto_note, try_auto
 from .base import (
     DEPENDS,
     HOLDS,
@@ -239,6 +240,17 @@ def _throughput(pool: Pool, workload: _Workload, tasks: int, repeats: int) -> fl
     return tasks / best
 
 
+def _try_auto(
+    load: _Workload, rates: dict[tuple[str, str], dict[int, float]], top: int
+) -> AutoTrial:
+    """The workload on a fresh auto pool, against the best rate a fixed mode reached."""
+    tasks = max(load.min_tasks, ROUNDS * top)
+    trial = try_auto(load.name, load.task, load.inputs(tasks), star=False)
+    best_mode = max(MODES, key=lambda mode: max(rates[load.name, mode].values()))
+    best = max(rates[load.name, best_mode].values())
+    return replace(trial, best_mode=best_mode, best_over_auto=best / (tasks / trial.seconds))
+
+
 def _warm(pool: Pool, workers: int) -> None:
     """Start every worker (and its imports) before anything is timed."""
     pool.map(_nap, [WARM_NAP] * (2 * workers), chunksize=1)
@@ -414,7 +426,15 @@ class IoBound:
                 ),
             ]
             rates = _measure(workloads, counts, settings)
-        return Measurement(figures=_figures(rates, settings), series=_series(rates))
+            trials = [_try_auto(load, rates, max(counts)) for load in workloads]
+        figures = _figures(rates, settings)
+        for trial in trials:
+            figures[f"{trial.label} auto chose"] = trial.mode
+            figures[f"{trial.label} auto workers"] = trial.workers
+            figures[f"{trial.label} auto {UNITS[trial.label]}, probing and start-up included"] = (
+                round(trial.tasks / trial.seconds, 1)
+            )
+        return Measurement(figures=figures, series=_series(rates), notes=[auto_note(trials)])
 
     def judge(self, measurement: Measurement) -> Verdict:
         """Holds if threads scale I/O past the CPUs everywhere and keep up with processes."""
