@@ -120,3 +120,23 @@ def test_terminate_stops_threads_running_python_code() -> None:
     wait_until(lambda: not any(t.is_alive() for t in threads), what="worker threads ended")
     for future in futures:  # each task still has its one outcome
         assert isinstance(future.exception(timeout=10), poolwise.PoolClosed)
+
+
+def test_a_chunk_is_published_with_its_own_start_time() -> None:
+    # A worker's slot still holds its previous task (or zeros): a new chunk's id must never
+    # pair with that old start time, or the parent kills a task that just began.
+    from poolwise.backends import _worker
+    from poolwise.backends._handle import WorkerHandle
+
+    state = memoryview(bytearray(8 * _worker.STATE_SIZE)).cast("d")
+    state[_worker.STATE_CHUNK], state[_worker.STATE_POSITION] = -1, 7
+    state[_worker.STATE_STARTED] = 0.0  # the previous task began at boot
+    before = time.monotonic()
+    _worker.begin_chunk(state, 42, 3)
+    handle = WorkerHandle.__new__(WorkerHandle)  # only its view of the slot is needed
+    handle.state = state
+    task = handle.running_task()
+    assert task is not None
+    chunk_id, position, started = task
+    assert (chunk_id, position) == (42, 3)
+    assert started >= before

@@ -23,6 +23,7 @@ import queue
 import runpy  # noqa: F401
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotPicklable
@@ -181,6 +182,18 @@ def _run_chunk(
     if has_unsent:
         fn = _call_unless_unsent(fn)
 
-    state[STATE_CHUNK] = chunk_id
+    begin_chunk(state, chunk_id, start)
     run_tasks(fn, tasks, flush, start=start, where=where, unary=unary)
     state[STATE_CHUNK] = -1
+
+
+def begin_chunk(state: memoryview[float], chunk_id: int, start: int) -> None:
+    """Publish that chunk ``chunk_id`` runs, from position ``start``, as of now.
+
+    The position and start time go in first: published alone, the chunk id would pair with
+    the previous chunk's last task (or a new worker's zeros), and the parent would time the
+    new chunk from a start long past and kill it for a timeout it never ran into.
+    """
+    state[STATE_STARTED] = time.monotonic()
+    state[STATE_POSITION] = start
+    state[STATE_CHUNK] = chunk_id
