@@ -410,13 +410,20 @@ def measure(workload: Workload, name: str, start: str) -> Result:
     return result
 
 
+_POOLWISE_BACKENDS = tuple(
+    f"poolwise.backends.{name}" for name in ("serial", "threads", "processes")
+)
+
+
 def prepare() -> dict[str, float]:
     """Pay the once-per-program costs before any timing: library imports, the forkserver.
 
     Returns their seconds, for the facts at the top. Failures are left for the peer's rows.
     """
     costs: dict[str, float] = {}
-    for module in ("poolwise", "concurrent.futures", "joblib", "mpire", "pebble"):
+    # poolwise.pool and the backends: what `import poolwise` defers until the first pool
+    modules = ("poolwise", "poolwise.pool", *_POOLWISE_BACKENDS, "concurrent.futures")
+    for module in (*modules, "joblib", "mpire", "pebble"):
         started = time.perf_counter()
         try:
             importlib.import_module(module)

@@ -226,34 +226,32 @@ class AutoRun:
     ) -> Generator[list[Any], None, tuple[ProbeFigures, int] | None]:
         """Run the probe's tasks, yielding their results; return (figures, inputs taken),
         or None when the inputs ran out before any task ran."""
-        # 1. The first tasks on this thread, one at a time (a slow one is enough): wall
-        # time against the thread's CPU time.
-        first: list[Any] = []
-        probed: list[Any] = []
-        wall = cpu = 0.0
-        while len(first) < PROBE_TASKS and (not first or wall < PROBE_SECONDS):
-            one = list(itertools.islice(self._tasks, 1))
-            if not one:
-                break
-            run = self._run_on("serial", 1, iter(one), 1, first_index + len(first), 1, shared)
-            cpu_start, wall_start = time.thread_time(), time.perf_counter()
-            results, error = _drain(run)
-            wall += time.perf_counter() - wall_start
-            cpu += time.thread_time() - cpu_start
-            first += one
-            probed += results
-            if error is not None:
-                yield probed
-                raise error
-        if not first:
+        # 1. The first tasks on this thread, one at a time (a slow one is enough): their
+        # time and CPU time, from the same clocks every run reads (run_tasks).
+        try:
+            head = next(self._tasks)
+        except StopIteration:
             return None
+        self._tasks = itertools.chain((head,), self._tasks)
+        run = self._run_on("serial", 1, self._tasks, None, first_index, 1, shared)
+        measured = run.measured
+        probed: list[Any] = []
+        try:
+            for batch in run.batches():
+                probed += batch
+                if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
+                    run.stop_taking()
+        except Exception:
+            yield probed
+            raise
         yield probed
-        per_task = wall / len(first)
-        share = min(1.0, cpu / wall) if wall > 0 else 1.0
+        tasks = run.taken
+        per_task = measured.seconds / max(1, measured.count)
+        share = min(1.0, measured.cpu_seconds / measured.seconds) if measured.seconds > 0 else 1.0
 
         # 2. A round on cpus() threads, unless the tasks mostly wait (threads then anyway).
         scaling: float | None = None
-        taken = len(first)
+        taken = tasks
         left = None if self._total is None else self._total - first_index - taken
         if self._cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
             wanted = scaling_round_size(self._cpus, per_task, left)
@@ -279,10 +277,10 @@ class AutoRun:
             else:  # too few to measure: they join the rest
                 self._tasks = itertools.chain(second, self._tasks)
 
-        item = first[0] if self._unary else first[0][0]
+        item = head if self._unary else head[0]
         total = None if self._total is None else self._total - first_index
         figures = probe_figures(
-            self._fn, item, probed[0], len(first), per_task, share, scaling, self._cpus, total
+            self._fn, item, probed[0], tasks, per_task, share, scaling, self._cpus, total
         )
         return figures, taken
 

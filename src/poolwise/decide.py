@@ -11,7 +11,8 @@ The rules, in order (DESIGN.md, "How auto decides"):
 3. Compute that scales on threads (the work releases the GIL, or the build has none):
    threads on every CPU.
 4. Compute that holds the GIL: processes, if the function and data travel cheaply
-   enough (pickling below ``TRAVEL_SHARE`` of the compute); else serial.
+   enough (pickling below ``TRAVEL_SHARE`` of the compute); else threads if they still
+   gained ``THREADS_GAIN`` (memory-bound work scales partly), else serial.
 5. Whatever the mode: work so small that a pool costs more than it saves runs serially.
 """
 
@@ -25,6 +26,7 @@ __all__ = [
     "MAX_IO_WORKERS",
     "POOL_START_SECONDS",
     "SCALING_SHARE",
+    "THREADS_GAIN",
     "TRAVEL_SHARE",
     "Decision",
     "ProbeFigures",
@@ -40,6 +42,10 @@ MAX_IO_WORKERS = 64
 #: Threads "scale" when N threads reach this share of N times one thread's throughput
 #: (a guess: 2 threads at 1.5x on 2 cores is scaling; 1.1x is the GIL).
 SCALING_SHARE = 0.7
+#: Threads that ran this many times one thread's rate beat serial, even short of scaling
+#: (seen: a NumPy sum over 64 MB, bound by memory bandwidth, 1.3-1.4x on 2 threads; a guess
+#: above the ~1.05x noise of GIL-holding work).
+THREADS_GAIN = 1.15
 #: Processes pay off while pickling a task's data costs less than this share of its
 #: compute time (a guess: beyond a third, copying eats the gain on 2 cores).
 TRAVEL_SHARE = 0.3
@@ -130,16 +136,16 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         )
 
     if figures.pickle_seconds is None:
-        reasons.append("the function or its data cannot be pickled, so not processes: serial")
-        return Decision("serial", 1, reasons)
+        reasons.append("the function or its data cannot be pickled, so not processes")
+        return _threads_or_serial(reasons, figures, cpus, remaining)
     travel = figures.pickle_seconds / per_task if per_task > 0 else math.inf
     if travel > TRAVEL_SHARE:
         reasons.append(
             f"sending a task costs {_ms(figures.pickle_seconds)} of pickling "
             f"({figures.pickle_bytes:,} bytes), {travel:.0%} of its compute (over "
-            f"{TRAVEL_SHARE:.0%}): processes would spend it copying, so serial"
+            f"{TRAVEL_SHARE:.0%}): processes would spend it copying"
         )
-        return Decision("serial", 1, reasons)
+        return _threads_or_serial(reasons, figures, cpus, remaining)
     # The function travels once to each worker: weigh it against each worker's share.
     per_worker = max(1, (remaining if remaining is not None else figures.tasks) // cpus)
     fn_seconds = figures.function_pickle_seconds or 0.0
@@ -147,14 +153,29 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         reasons.append(
             f"the function itself takes {_ms(fn_seconds)} to pickle (a closure over a large "
             f"object?), over {TRAVEL_SHARE:.0%} of a worker's {per_worker} tasks of compute: "
-            "processes would spend it copying, so serial"
+            "processes would spend it copying"
         )
-        return Decision("serial", 1, reasons)
+        return _threads_or_serial(reasons, figures, cpus, remaining)
     reasons.append(
         f"a task's data pickles in {_ms(figures.pickle_seconds)} ({travel:.0%} of its "
         f"compute, under {TRAVEL_SHARE:.0%}): processes on all {cpus} CPUs"
     )
     return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+
+
+def _threads_or_serial(
+    reasons: list[str], figures: ProbeFigures, cpus: int, remaining: int | None
+) -> Decision:
+    """Not processes: threads if they gained THREADS_GAIN in the scaling round, else serial."""
+    scaling = figures.thread_scaling
+    if scaling is not None and scaling >= THREADS_GAIN:
+        reasons.append(
+            f"but {figures.scaling_threads} threads still ran {scaling:.2f}x one thread's "
+            f"rate (at least {THREADS_GAIN}x): threads on all {cpus} CPUs"
+        )
+        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+    reasons[-1] += ", so serial"
+    return Decision("serial", 1, reasons)
 
 
 def _unless_tiny(decision: Decision, figures: ProbeFigures, remaining: int | None) -> Decision:

@@ -119,7 +119,9 @@ class Pool:
         # auto picks a mode per map from its first tasks; submit() runs on threads.
         self._backend: Backend | None = None
         if mode == "auto":
-            self._workers = requested or cpus()
+            #: Read once: cpus() reads cgroup files, ~0.1 ms that a map of tiny tasks feels.
+            self._cpus = cpus()
+            self._workers = requested or self._cpus
         else:
             self._backend = self._backends.get(mode, requested)
             self._workers = self._backend.workers
@@ -414,7 +416,7 @@ class Pool:
                 tasks,
                 total,
                 unary,
-                cpus(),
+                self._cpus,
                 self._requested,
                 fixed,
                 stats,
@@ -552,7 +554,8 @@ class _Backends:
 
     def get(self, mode: str, requested: int | None) -> Backend:
         kind = backend_class(mode)
-        workers = kind.workers_for(requested, cpus())
+        # cpus() reads cgroup files: only when the mode's default size needs it
+        workers = kind.workers_for(requested, requested or cpus())
         with self._lock:
             backend = self._made.get((mode, workers))
             if backend is None:

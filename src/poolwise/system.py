@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,23 @@ def cpu_quota(root: Path = _CGROUP_ROOT, proc_cgroup: str | None = None) -> floa
     return min(quotas) if quotas else None
 
 
+#: Seconds a read of the cgroup quota is reused: cpus() is called per pool and per map, and
+#: reading ~8 cgroup files costs ~0.1 ms, while a quota changes rarely (a container resize).
+QUOTA_FRESH_SECONDS = 1.0
+_quota_read: tuple[float, float | None] = (-math.inf, None)
+
+
+def _recent_quota() -> float | None:
+    """``cpu_quota()``, read again once the last read is QUOTA_FRESH_SECONDS old."""
+    global _quota_read
+    read_at, quota = _quota_read
+    now = time.monotonic()
+    if now - read_at >= QUOTA_FRESH_SECONDS:
+        quota = cpu_quota()
+        _quota_read = (now, quota)
+    return quota
+
+
 def _affinity() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
@@ -106,7 +124,7 @@ def cpus() -> int:
 
     .. versionadded:: 0.1
     """
-    return _usable(_affinity(), cpu_quota(), os.environ.get("PYTHON_CPU_COUNT"))
+    return _usable(_affinity(), _recent_quota(), os.environ.get("PYTHON_CPU_COUNT"))
 
 
 def gil_enabled() -> bool:

@@ -104,3 +104,21 @@ def test_every_reason_names_a_figure() -> None:
     text = " ".join(decision.reasons)
     for figure in ("30 ms", "90%", "1.02x", "pickles in"):
         assert figure in text
+
+
+@pytest.mark.parametrize(
+    ("scaling", "mode"),
+    [(rules.THREADS_GAIN - 0.05, "serial"), (rules.THREADS_GAIN + 0.05, "threads")],
+)
+def test_work_too_costly_to_send_runs_on_threads_if_they_still_gained(
+    scaling: float, mode: str
+) -> None:
+    # a 64 MB array per task: pickling would cost more than the sum itself
+    figures = _figures(thread_scaling=scaling, pickle_seconds=0.1, seconds_per_task=0.003)
+    decision = decide(figures, cpus=2)
+    assert decision.mode == mode
+    if mode == "threads":
+        assert decision.workers == 2
+        assert f"{scaling:.2f}x one thread's rate" in decision.reasons[-1]
+    else:
+        assert decision.reasons[-1].endswith("so serial")
