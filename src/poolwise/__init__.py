@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .pool import Mode, Pool
     from .profiling import Profile, profile
     from .report import Report
+    from .shared import Shared, share
     from .system import cpus
     from .warm import imap, map, starmap
 
@@ -46,12 +47,14 @@ __all__ = [
     "RemoteError",
     "RemoteTraceback",
     "Report",
+    "Shared",
     "TaskTimeout",
     "WorkerCrashed",
     "cpus",
     "imap",
     "map",
     "profile",
+    "share",
     "starmap",
 ]
 
@@ -65,6 +68,8 @@ _LAZY = {
     "Profile": ".profiling",
     "profile": ".profiling",
     "Report": ".report",
+    "Shared": ".shared",
+    "share": ".shared",
     "cpus": ".system",
     "imap": ".warm",
     "map": ".warm",

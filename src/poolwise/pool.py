@@ -13,8 +13,10 @@ the outcomes the backend delivers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
+import sys
 import threading
 import time
 import weakref
@@ -153,6 +155,8 @@ class Pool:
         future: Future[R] = PoolFuture()
         self._stats.add_submitted(1)
         backend = self._backend or self._backends.get("threads", self._requested)
+        if backend.mode != "processes" and _holds_shared((args, kwargs)):
+            fn = _with_shared_values(fn)
         sink = FutureSink(future, self._stats, backend, self._policy)
         backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
         return future
@@ -370,6 +374,8 @@ class Pool:
             _checks.check_arity(fn, *task)
         name = getattr(fn, "__name__", "tasks")
         make_bar = (lambda: progress_bar(show, total, name)) if show else None
+        # Threads and serial hand a Shared's value to the task; processes unpickle it so.
+        in_process = _with_shared_values(fn) if task and _holds_shared(task) else fn
         stats = PoolStats(parent=self._stats)
 
         def run_on(
@@ -391,7 +397,7 @@ class Pool:
             )
             return MapRun(
                 backend,
-                fn,
+                fn if mode == "processes" else in_process,
                 inputs,
                 chunker,
                 stats,
@@ -513,6 +519,31 @@ class Pool:
 #: One empty kwargs dict shared by every task of a map: pickled once per chunk (the pickler
 #: memoizes it) instead of once per task. Never mutated: ``fn(**kwargs)`` copies it.
 _NO_KWARGS: dict[str, Any] = {}
+
+
+def _holds_shared(task: Task) -> bool:
+    """Whether a task's top-level arguments include a ``Shared`` (none can exist until
+    ``poolwise.shared`` is imported, so most maps pay one dict look-up)."""
+    shared = sys.modules.get("poolwise.shared")
+    if shared is None:
+        return False
+    args, kwargs = task
+    kind = shared.Shared
+    return any(type(a) is kind for a in args) or any(type(v) is kind for v in kwargs.values())
+
+
+def _with_shared_values(fn: Callable[..., R]) -> Callable[..., R]:
+    """``fn`` called with each top-level ``Shared`` argument replaced by its ``value``."""
+    from .shared import Shared
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> R:
+        return fn(
+            *[a.value if type(a) is Shared else a for a in args],
+            **{k: v.value if type(v) is Shared else v for k, v in kwargs.items()},
+        )
+
+    return call
 
 
 class _FiguresByFunction:

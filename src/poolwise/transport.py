@@ -79,7 +79,10 @@ def find_unpicklable(obj: object, where: str, depth: int = 0) -> NotPicklable | 
         reason = f"{type(exc).__name__}: {exc}"
     else:
         return None
-    if depth < _SEARCH_DEPTH:
+    # An object that pickles itself (its own __reduce__) failed for its own reason, which
+    # names the problem better than any of its parts would.
+    reduces_itself = getattr(type(obj), "__reduce__", None) is not object.__reduce__
+    if depth < _SEARCH_DEPTH and not reduces_itself:
         for child_where, child in _children(obj, where):
             found = find_unpicklable(child, child_where, depth + 1)
             if found is not None:

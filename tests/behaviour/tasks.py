@@ -67,3 +67,45 @@ def doze(x: int) -> int:
     """Wait 10 ms without computing."""
     time.sleep(0.01)
     return x
+
+
+def where_is(value: Any) -> tuple[int, str]:
+    """This process's pid and the /proc/self/maps line that holds ``value``'s memory."""
+    address = _address(value)
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            span = line.split(maxsplit=1)[0]
+            low, high = (int(part, 16) for part in span.split("-"))
+            if low <= address < high:
+                return os.getpid(), line.strip()
+    return os.getpid(), ""
+
+
+def _address(value: Any) -> int:
+    import numpy
+
+    return int(numpy.asarray(value).__array_interface__["data"][0])
+
+
+def describe(value: Any) -> tuple[Any, tuple[int, ...], bool, bool, bytes]:
+    """What a task saw: dtype, shape, Fortran order, writability, and the data."""
+    import numpy
+
+    array = numpy.asarray(value)
+    return (
+        array.dtype,
+        array.shape,
+        bool(array.flags.f_contiguous and not array.flags.c_contiguous),
+        bool(array.flags.writeable),
+        array.tobytes(order="A"),
+    )
+
+
+def write_first(value: Any, number: int) -> int:
+    """Write ``number`` into the first element of ``value`` (an array or a memoryview)."""
+    value[0] = number
+    return os.getpid()
+
+
+def kind_of(value: Any) -> str:
+    return type(value).__name__

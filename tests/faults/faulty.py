@@ -153,3 +153,22 @@ class ErrorFailingToUnpickle(Exception):
 
 def raise_bad_error(_: object) -> None:
     raise ErrorFailingToUnpickle("cannot come back")
+
+
+def exit_holding(value: Any, code: int = 9) -> None:
+    """Touch a shared array, then end the worker at once."""
+    _ = value[0]
+    os._exit(code)
+
+
+def spin_holding(value: Any) -> None:
+    """Touch a shared array, then spin until stopped."""
+    _ = value[0]
+    while True:
+        pass
+
+
+def mapped_segments(_: object = None) -> str:
+    """The /dev/shm paths this process has mapped now."""
+    with open("/proc/self/maps") as maps:
+        return "\n".join(line.strip() for line in maps if "/dev/shm/" in line)

@@ -21,19 +21,15 @@ DESIGN_NAMES = {
     "BackendUnavailable",
     "profile",
     "Profile",
+    "share",
+    "Shared",
 }
-#: Names DESIGN.md promises that later issues add; each must not exist half-built.
-LATER = {"share": 7, "Shared": 7}
 
 
 def test_all_names_exist_and_are_exported() -> None:
     for name in poolwise.__all__:
         assert hasattr(poolwise, name), name
     assert set(poolwise.__all__) >= DESIGN_NAMES
-
-
-def test_later_names_are_not_exported_yet() -> None:
-    assert not set(LATER) & set(poolwise.__all__)
 
 
 def test_errors_share_one_base() -> None:

@@ -22,6 +22,7 @@ import os
 import queue
 import runpy  # noqa: F401
 import signal
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -155,6 +156,9 @@ def _run_chunk(
 ) -> None:
     token, start, count, first_index, has_unsent, unary = _frames.CHUNK_PREFIX.unpack_from(body)
     fn = functions[token]
+    shared = sys.modules.get("poolwise.shared")
+    if shared is not None:  # some task received a Shared: unmap those the parent freed
+        shared.forget_unlinked()
 
     def flush(
         offset: int,
