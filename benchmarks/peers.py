@@ -16,7 +16,8 @@ Workloads:
     primes     32 pure-Python prime counts (~75 ms each): CPU-bound work that holds the GIL.
     sha256     48 tasks of sha256 over 4 MiB, 8 rounds: CPU work that releases the GIL.
     sleeps     400 sleeps of 10 ms on 64 workers: I/O-like waiting.
-    numpy-sum  16 sums over one 64 MiB NumPy array passed to every task: data transport.
+    numpy-sum  16 sums over one 64 MiB NumPy array passed to every task: data transport
+               (poolwise-processes-share puts it in shared memory first, copy timed).
 
 How to read it: one table per workload, one row per peer. ``seconds`` is the wall time of
 one run; ``x best`` is that time divided by the fastest correct peer's (1.00 is the best;
@@ -203,6 +204,23 @@ def poolwise_runner(
     return run
 
 
+def run_poolwise_shared(fn: Task, inputs: list[Any], workers: int) -> Sequence[Any]:
+    """poolwise processes with each distinct array input put in shared memory first (the
+    copy into it is timed too)."""
+    import poolwise
+
+    shares: dict[int, Any] = {}
+    for item in inputs:
+        if id(item) not in shares:
+            shares[id(item)] = poolwise.share(item)
+    try:
+        with poolwise.Pool("processes", workers) as pool:
+            return pool.map(fn, [shares[id(item)] for item in inputs])
+    finally:
+        for shared in shares.values():
+            shared.close()
+
+
 def run_cf_threads(fn: Task, inputs: list[Any], workers: int) -> Sequence[Any]:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -282,6 +300,8 @@ class Peer:
     #: method it uses ("poolwise", "stdlib", "mpire"), resolved by ``start_methods()``.
     start: str
     serial: bool = False
+    #: The workloads it applies to (None: all).
+    workloads: tuple[str, ...] | None = None
 
 
 PEERS: dict[str, Peer] = {
@@ -291,6 +311,8 @@ PEERS: dict[str, Peer] = {
     "poolwise-processes": Peer(poolwise_runner("processes"), "poolwise"),
     # the same start method as the stdlib's default peers, to tell method from overhead
     "poolwise-processes-fork": Peer(poolwise_runner("processes", "fork"), "fork"),
+    # the array in shared memory with poolwise.share(), copy included in the time
+    "poolwise-processes-share": Peer(run_poolwise_shared, "poolwise", workloads=("numpy-sum",)),
     "cf-threads": Peer(run_cf_threads, "threads"),
     "cf-processes": Peer(run_cf_processes, "stdlib"),
     "mp-pool": Peer(run_mp_pool, "stdlib"),
@@ -566,6 +588,9 @@ def run_workload(
 ) -> list[Result]:
     results = []
     for name in names:
+        applies = PEERS[name].workloads
+        if applies is not None and workload.name not in applies:
+            continue
         with console.status(f"{workload.name}: {name}"):
             results.append(measure(workload, name, starts[PEERS[name].start]))
     add_ratios(results)

@@ -51,9 +51,11 @@ SCALING_ROUNDS = 1
 #: ...and enough for the round to last this long, when the sample has them: shorter rounds
 #: let one scheduler hiccup decide (seen: 1.67x-2.05x for hashlib at 45 ms on 2 cores).
 SCALING_SECONDS = 0.05
-#: Bytes a second a big buffer travels to a worker and back through a pipe (a guess from
-#: benchmarks/peers.py numpy-sum: 64 MB per task in ~0.1 s on 2 cores).
-TRANSFER_BYTES_PER_SECOND = 600e6
+#: Bytes a second a big buffer travels to a process worker: through shared memory since
+#: issue #7, where a fresh 64 MB segment costs ~45 ms to fill on 2 cores (the kernel zeroing
+#: new pages dominates) and each task's mapping ~4 ms more. A ``share()``d buffer is sent
+#: as its name, so it costs nothing here.
+TRANSFER_BYTES_PER_SECOND = 1.3e9
 #: A serial probe stops early once it has run this long (and at least one task): a slow
 #: first task is measured well enough, and probing must not delay the rest (seconds).
 PROBE_SECONDS = 0.005

@@ -109,3 +109,13 @@ def write_first(value: Any, number: int) -> int:
 
 def kind_of(value: Any) -> str:
     return type(value).__name__
+
+
+def scribble_and_sum(value: Any) -> int:
+    """Write into the argument (allowed: it is this task's own copy), then sum it."""
+    value[0] = -1_000_000
+    return int(value.sum())
+
+
+def size_and_type(value: Any) -> tuple[int, str, int]:
+    return len(value), type(value).__name__, value[-1]

@@ -15,9 +15,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotPicklable
-from ..transport import Unsent, dumps, dumps_or_raise, find_unpicklable
+from ..transport import Unsent, dumps, dumps_apart, dumps_or_raise, find_unpicklable
 
 if TYPE_CHECKING:
+    import pickle
     from collections.abc import Callable
 
     from .base import Chunk
@@ -66,13 +67,16 @@ class FunctionCache:
         return tokens
 
 
-def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool]:
-    """The chunk's tasks pickled, and whether some are ``Unsent`` markers."""
+def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool, list[pickle.PickleBuffer]]:
+    """The chunk's tasks pickled, whether some are ``Unsent`` markers, and the big buffers
+    left out of the pickle (``transport.dumps_apart``)."""
     tasks = chunk.tasks
     try:
-        return dumps(tasks if isinstance(tasks, list) else list(tasks)), False
+        data, buffers = dumps_apart(tasks if isinstance(tasks, list) else list(tasks))
     except Exception:
         pass
+    else:
+        return data, False, buffers
     sendable: list[Any] = []
     for offset, item in enumerate(tasks):
         try:
@@ -89,13 +93,25 @@ def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool]:
             sendable.append(Unsent(error) if chunk.unary else ((Unsent(error),), {}))
         else:
             sendable.append(item)
-    return dumps(sendable), True
+    data, buffers = dumps_apart(sendable)
+    return data, True, buffers
 
 
 class Job:
     """A chunk, pickled, waiting for (or held by) a worker."""
 
-    __slots__ = ("begun", "chunk", "chunk_id", "data", "fn_bytes", "has_unsent", "start", "token")
+    __slots__ = (
+        "__weakref__",
+        "apart",
+        "begun",
+        "chunk",
+        "chunk_id",
+        "data",
+        "fn_bytes",
+        "has_unsent",
+        "start",
+        "token",
+    )
 
     def __init__(
         self,
@@ -112,6 +128,8 @@ class Job:
         self.fn_bytes = fn_bytes
         self.data = data
         self.has_unsent = has_unsent
+        #: The shared-memory segments of its big buffers (``_buffers.describe``), or b"".
+        self.apart = b""
         #: First task to run: above 0 when the job was requeued after a crash.
         self.start = 0
         #: Whether ``chunk.begin()`` was called (it must be, exactly once).

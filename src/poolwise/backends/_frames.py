@@ -39,7 +39,8 @@ HEADER: Final = struct.Struct("!BqQ")
 # parent -> worker
 FN: Final = 1  # key = token, body = pickled function
 FORGET: Final = 2  # key = token: drop that function
-CHUNK: Final = 3  # key = chunk id, body = CHUNK_PREFIX + pickled tasks
+#: key = chunk id, body = CHUNK_PREFIX + segments of its big buffers + pickled tasks
+CHUNK: Final = 3
 STOP: Final = 4  # finish and exit
 # worker -> parent
 #: key = chunk id, body = RESULT_PREFIX + pickled (values, errors, (seconds, cpu_seconds))
@@ -52,8 +53,8 @@ RESULT_PREFIX: Final = struct.Struct("!QQ")
 
 #: Prefix of a CHUNK body: function token, first task to run, number of tasks, input index
 #: of task 0 (-1 for none), whether some tasks are ``transport.Unsent`` markers, whether
-#: tasks are unary.
-CHUNK_PREFIX: Final = struct.Struct("!qQQq??")
+#: tasks are unary, and the length of the text naming its big buffers' segments (0: none).
+CHUNK_PREFIX: Final = struct.Struct("!qQQq??I")
 
 
 def encode(kind: int, key: int, body: bytes = b"") -> list[bytes]:

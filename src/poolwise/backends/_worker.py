@@ -154,7 +154,9 @@ def _run_chunk(
     where: memoryview[float],
     result_fd: int,
 ) -> None:
-    token, start, count, first_index, has_unsent, unary = _frames.CHUNK_PREFIX.unpack_from(body)
+    token, start, count, first_index, has_unsent, unary, apart = _frames.CHUNK_PREFIX.unpack_from(
+        body
+    )
     fn = functions[token]
     shared = sys.modules.get("poolwise.shared")
     if shared is not None:  # some task received a Shared: unmap those the parent freed
@@ -171,7 +173,9 @@ def _run_chunk(
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     try:
-        tasks = loads(memoryview(body)[_frames.CHUNK_PREFIX.size :])
+        data = memoryview(body)[_frames.CHUNK_PREFIX.size :]
+        buffers = _mapped_buffers(data[:apart]) if apart else None
+        tasks = loads(data[apart:], buffers)
     except Exception as exc:
         # An argument whose unpickling raises here: every task of the chunk gets that as
         # its outcome (which one is at fault cannot be told from one pickle).
@@ -189,6 +193,17 @@ def _run_chunk(
     begin_chunk(state, chunk_id, start)
     run_tasks(fn, tasks, flush, start=start, where=where, unary=unary)
     state[STATE_CHUNK] = -1
+
+
+def _mapped_buffers(text: memoryview) -> list[memoryview]:
+    """The chunk's big buffers, mapped copy-on-write from the parent's segments."""
+    from ..shared import map_segment
+    from ._buffers import parse
+
+    return [
+        memoryview(map_segment(name, size, writable=True, private=True))[:size]
+        for name, size in parse(text)
+    ]
 
 
 def begin_chunk(state: memoryview[float], chunk_id: int, start: int) -> None:

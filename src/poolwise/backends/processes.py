@@ -48,6 +48,7 @@ from ..errors import (
 from ..system import default_start_method
 from ..transport import dumps_or_raise, load_exception, loads
 from . import _frames
+from ._buffers import BufferStore, describe
 from ._encode import FunctionCache, Job, pickle_tasks
 from ._handle import WorkerHandle
 from ._popen import preload_worker_module, worker_process_class
@@ -121,7 +122,11 @@ class ProcessBackend(Backend):
             "workers_crashed": 0,
             "workers_retired": 0,
             "tasks_timed_out": 0,
+            "bytes_through_pipe": 0,
+            "bytes_through_shared_memory": 0,
         }
+        #: Segments holding the big buffers of chunks in flight.
+        self._buffers = BufferStore()
         _LIVE.add(self)
 
     # -- caller side -------------------------------------------------------------------
@@ -137,9 +142,17 @@ class ProcessBackend(Backend):
     def submit(self, chunk: Chunk) -> None:
         self._raise_if_unusable()
         token, fn_bytes = self._functions.token_for(chunk.fn)
-        data, has_unsent = pickle_tasks(chunk)
+        data, has_unsent, buffers = pickle_tasks(chunk)
         job = Job(chunk, next(self._chunk_ids), token, fn_bytes, data, has_unsent)
+        apart = 0
+        if buffers:
+            placed, keys, _ = self._buffers.place(chunk.sink, buffers)
+            job.apart = describe(placed)
+            weakref.finalize(job, self._buffers.release, keys)
+            apart = sum(size for _, size in placed)
         with self._lock:
+            self._counters["bytes_through_pipe"] += len(data)
+            self._counters["bytes_through_shared_memory"] += apart
             self._raise_if_unusable()
             self._pending.append(job)
             if self._thread is None:
@@ -373,9 +386,11 @@ class ProcessBackend(Backend):
             -1 if first_index is None else first_index,
             job.has_unsent,
             job.chunk.unary,
+            len(job.apart),
         )
-        header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, len(prefix) + len(job.data))
-        worker.queue(header, prefix, job.data)
+        size = len(prefix) + len(job.apart) + len(job.data)
+        header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, size)
+        worker.queue(header, prefix, job.apart, job.data)
         worker.running.append(job)
         if job.chunk.timeout is not None:
             self._timed.add(worker)
@@ -560,6 +575,7 @@ class ProcessBackend(Backend):
                 job.chunk.fail_rest(lambda _offset: error)
 
     def _close_fds(self) -> None:
+        self._buffers.release_all()
         with self._lock:
             if self._wake_r < 0:
                 return

@@ -1,10 +1,12 @@
-"""share() under faults: crashed and timed-out workers, a killed parent; no /dev/shm leak.
+"""Shared memory under faults (share() and big arguments): crashed and timed-out workers,
+a killed parent; no /dev/shm leak.
 
 The fault suite's conftest checks after every test that no ``poolwise-*`` segment is left.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from faulty import exit_holding, mapped_segments, spin_holding
 from support import wait_until
@@ -50,16 +53,39 @@ def test_a_worker_unmaps_a_share_the_parent_freed() -> None:
         assert name not in pool.submit(mapped_segments).result(timeout=60)
 
 
+BIG = np.arange(1 << 18, dtype=np.int64)  # 2 MiB: through shared memory
+
+
+def test_big_arguments_of_a_crashed_worker_are_freed() -> None:
+    with poolwise.Pool("processes", 1) as pool:
+        with pytest.raises(poolwise.WorkerCrashed):
+            pool.map(exit_holding, [BIG] * 3)
+        assert pool.map(np.sum, [BIG] * 2) == [int(BIG.sum())] * 2
+
+
+def test_big_arguments_of_a_timed_out_task_are_freed() -> None:
+    with poolwise.Pool("processes", 1, timeout=0.3) as pool, pytest.raises(poolwise.TaskTimeout):
+        pool.map(spin_holding, [BIG] * 2)
+
+
 PROGRAM = textwrap.dedent(
     """
     import os, signal, sys
     import numpy as np
     import poolwise
 
+    def hold(array, folder):
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+        signal.pause()
+
     shared = poolwise.share(np.arange(1 << 20))
     with poolwise.Pool("processes", 1) as pool:
         assert pool.submit(np.sum, shared).result() == sum(range(1 << 20))
-        print(shared.name, flush=True)
+        pool.submit(hold, np.arange(1 << 20), sys.argv[1])  # a big argument in flight
+        while not os.listdir(sys.argv[1]):
+            pass
+        names = [n for n in os.listdir("/dev/shm") if n.startswith(f"poolwise-{os.getpid()}-")]
+        print(" ".join(names), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """
 )
@@ -68,11 +94,17 @@ PROGRAM = textwrap.dedent(
 def test_a_killed_parent_leaves_no_segment_behind(tmp_path: Path) -> None:
     script = tmp_path / "killed.py"
     script.write_text(PROGRAM)
+    folder = tmp_path / "started"
+    folder.mkdir()
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), str(folder)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
-    name = done.stdout.strip()
-    assert name.startswith("poolwise-")
+    names = done.stdout.split()
+    assert len(names) == 2  # the Shared, and the segment of the argument in flight
     # multiprocessing's resource tracker outlives the parent and unlinks what it registered
-    wait_until(lambda: not (SHM / name).exists(), seconds=30, what=f"/dev/shm/{name} removed")
+    for name in names:
+        wait_until(lambda n=name: not (SHM / n).exists(), seconds=30, what=f"{name} removed")
+    # the worker, orphaned, ends on its own when its pipe to the parent closes
+    for pid in os.listdir(folder):
+        wait_until(lambda p=int(pid): not psutil.pid_exists(p), seconds=30, what="worker exit")
