@@ -34,10 +34,10 @@ def test_threads_see_the_write_processes_do_not_shared_memory_does(
     assert methods, figures
     for method in methods:
         assert figures[f"processes ({method}): parent saw the write"] == "no"
-    assert figures["processes with shared memory: parent saw the write"] == "yes"
-    for name in ("threads", "processes, copy", "processes, shared memory"):
+    assert figures["processes with share(): parent saw the write"] == "yes"
+    for name in ("threads", "processes, copy", "processes, share()"):
         assert float(figures[f"{name}: hand-over s"]) > 0
-    assert any("issue #7" in note for note in measurement.notes)
+    assert measurement.notes == []
     assert memory_sharing.EXPERIMENT.judge(measurement).status in (HOLDS, DEPENDS)
     assert not memory_sharing._SEEN  # the parent's list is left as it was
     wait_until(lambda: not worker_processes(), what=f"workers left: {worker_processes()}")
@@ -81,8 +81,8 @@ def _measured() -> Measurement:
         "processes (forkserver): parent saw the write": "no",
         "processes: start method": "forkserver",
         "processes, copy: hand-over s": _COPY_S,
-        "processes with shared memory: parent saw the write": "yes",
-        "processes, shared memory: hand-over s": 0.03,
+        "processes with share(): parent saw the write": "yes",
+        "processes, share(): hand-over s": 0.03,
     }
     return Measurement(figures=figures)
 
@@ -94,7 +94,7 @@ def _judge(measurement: Measurement) -> tuple[str, str]:
 
 def _shared_s(seconds: float) -> Measurement:
     measurement = _measured()
-    measurement.figures["processes, shared memory: hand-over s"] = seconds
+    measurement.figures["processes, share(): hand-over s"] = seconds
     return measurement
 
 
@@ -103,7 +103,7 @@ def test_depends_when_a_shared_block_is_seen_and_saves_the_factor() -> None:
     assert status == DEPENDS
     assert "0.30 s by copy" in reason
     assert "a thread in 0.02 s" in reason
-    assert "shared-memory block" in reason
+    assert "poolwise.share()" in reason
 
 
 def test_holds_when_the_shared_block_saves_less_than_the_factor() -> None:
@@ -117,9 +117,9 @@ def test_holds_when_the_shared_block_saves_less_than_the_factor() -> None:
 @pytest.mark.parametrize("shared", ["unavailable", "no", "partly"])
 def test_holds_when_processes_cannot_share_memory_here(shared: str) -> None:
     measurement = _measured()
-    measurement.figures["processes with shared memory: parent saw the write"] = shared
+    measurement.figures["processes with share(): parent saw the write"] = shared
     if shared == "unavailable":
-        del measurement.figures["processes, shared memory: hand-over s"]
+        del measurement.figures["processes, share(): hand-over s"]
     status, reason = _judge(measurement)
     assert status == HOLDS
     assert "0.30 s by copy" in reason
@@ -127,7 +127,7 @@ def test_holds_when_processes_cannot_share_memory_here(shared: str) -> None:
 
 def test_holds_when_the_shared_block_was_seen_but_not_timed() -> None:
     measurement = _measured()
-    del measurement.figures["processes, shared memory: hand-over s"]
+    del measurement.figures["processes, share(): hand-over s"]
     status, reason = _judge(measurement)
     assert status == HOLDS
     assert "not timed" in reason
@@ -140,7 +140,7 @@ def test_a_full_dev_shm_skips_the_big_block_not_the_write(
     measurement = Measurement()
     with poolwise.Pool("threads", 1) as pool:
         memory_sharing.MemorySharingExperiment._shared(pool, bytes(4096), 1, measurement)
-    assert measurement.figures == {"processes with shared memory: parent saw the write": "yes"}
+    assert measurement.figures == {"processes with share(): parent saw the write": "yes"}
     assert "1 MB free" in measurement.notes[0]
 
 

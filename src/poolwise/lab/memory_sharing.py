@@ -4,12 +4,13 @@ The seed says memory is not shared between processes and is shared between threa
 here with poolwise pools of one worker: the worker appends to a module-level list and writes
 into a ``bytearray`` it was given, and the parent looks at both. A thread changes the
 parent's own objects; a process (fork, spawn or forkserver) changes its copy, so the parent
-sees nothing. A third kind, processes with a ``multiprocessing.shared_memory`` block, shows
-that processes can share memory when they ask for it.
+sees nothing. A third kind, processes given a ``poolwise.share(..., writable=True)`` buffer,
+shows that processes can share memory when they ask for it.
 
 What "not shared" costs is the second half: the time to hand a large buffer to a worker and
-get its checksum back, from a thread (no copy), a process (the buffer is pickled, piped and
-unpickled) and a process reading a shared block (no copy).
+get its checksum back, from a thread (no copy), a process (the buffer is copied: poolwise
+sends big buffers through a fresh shared-memory segment, and the worker makes its own
+``bytes`` of it) and a process given the buffer ``share()``d (no copy).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import os
 import secrets
 import time
 import zlib
-from multiprocessing import shared_memory
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..shared import SEGMENT_PREFIX, share
 from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
 
 if TYPE_CHECKING:
@@ -42,19 +43,19 @@ FULL_BUFFER_MB = 128
 #: take, and "not shared" is a default rather than a law. A guess: 2x is well under the ~4x
 #: measured for 64 MB on 2 cores, and above what noise between two runs gives.
 SHARED_SAVING_FACTOR = 2.0
-#: Shared-memory blocks this experiment creates are named with this prefix, so a leak (a
-#: block left in /dev/shm) is easy to find and to test for.
-SHM_PREFIX = "poolwise-lab-"
+#: Shared-memory segments (``share()``'s and the big-buffer transport's) are named with this
+#: prefix, so a leak (a segment left in /dev/shm) is easy to find and to test for.
+SHM_PREFIX = SEGMENT_PREFIX
 #: Keep this many MB free in /dev/shm beyond the block (a full tmpfs gives SIGBUS on write;
 #: Docker's default /dev/shm is only 64 MB).
 SHM_HEADROOM_MB = 16
 
 _THREADS = "threads"
-_SHARED = "processes with shared memory"
+_SHARED = "processes with share()"
 _SAW = ": parent saw the write"
 _HAND_OVER = ": hand-over s"
 _COPY = "processes, copy"
-_SHARED_HAND_OVER = "processes, shared memory"
+_SHARED_HAND_OVER = "processes, share()"
 
 #: Markers appended by ``_write``. In a thread this is the parent's list; in a process, the
 #: worker's own copy of this module's list.
@@ -68,52 +69,16 @@ def _write(marker: str, buffer: bytearray) -> int:
     return os.getpid()
 
 
-def _write_shared(name: str) -> int:
-    """A worker's write into the shared-memory block called ``name``."""
-    block = shared_memory.SharedMemory(name=name)
-    try:
-        _view(block)[0] = 1
-    finally:
-        block.close()
+def _write_first(buffer: Any) -> int:
+    """A worker's write into a buffer it was handed (a ``share()``d one, here)."""
+    buffer[0] = 1
     return os.getpid()
 
 
-def _checksum(data: bytes) -> int:
-    """What the worker does with the buffer it was handed: read all of it."""
+def _checksum(data: Any) -> int:
+    """What the worker does with the buffer it was handed (bytes or a shared memoryview):
+    read all of it."""
     return zlib.crc32(data)
-
-
-def _checksum_shared(name: str, size: int) -> int:
-    """``_checksum`` of the first ``size`` bytes of a shared-memory block, read in place."""
-    block = shared_memory.SharedMemory(name=name)
-    try:
-        # The view must be released before close(), or close() raises BufferError.
-        with _view(block)[:size] as view:
-            return zlib.crc32(view)
-    finally:
-        block.close()
-
-
-def _new_block(size: int) -> shared_memory.SharedMemory:
-    return shared_memory.SharedMemory(
-        name=SHM_PREFIX + secrets.token_hex(6), create=True, size=max(size, 1)
-    )
-
-
-def _view(block: shared_memory.SharedMemory) -> memoryview:
-    """The block's memory (typeshed allows None: that is only after close())."""
-    view = block.buf
-    if view is None:
-        raise ValueError(f"shared-memory block {block.name} is closed")
-    return view
-
-
-def _release(block: shared_memory.SharedMemory) -> None:
-    """Close and unlink ``block``, so no /dev/shm entry outlives the experiment."""
-    try:
-        block.close()
-    finally:
-        block.unlink()
 
 
 def _saw(seen: list[bool]) -> str:
@@ -136,13 +101,10 @@ def _write_seen(pool: Pool) -> str:
 
 
 def _shared_write_seen(pool: Pool) -> str:
-    """Have one worker of ``pool`` write into a shared-memory block; did the parent see?"""
-    block = _new_block(mmap.PAGESIZE)
-    try:
-        pool.submit(_write_shared, block.name).result()
-        return _saw([_view(block)[0] == 1])
-    finally:
-        _release(block)
+    """Have one worker of ``pool`` write into a ``share()``d buffer; did the parent see?"""
+    with share(bytearray(mmap.PAGESIZE), writable=True) as shared:
+        pool.submit(_write_first, shared).result()
+        return _saw([shared.value[0] == 1])
 
 
 def _best_seconds(repeats: int, call: Callable[[], int], expected: int) -> float:
@@ -165,22 +127,14 @@ def _hand_over_seconds(pool: Pool, data: bytes, repeats: int) -> float:
 
 
 def _shared_hand_over_seconds(pool: Pool, data: bytes, repeats: int) -> float:
-    """``hand_over_seconds`` through a shared-memory block instead of a copy.
+    """``hand_over_seconds`` with the buffer ``share()``d instead of copied.
 
-    The block is filled before the clock starts, as a producer that writes straight into
-    shared memory would; the time is the worker's attach, read and answer.
+    It is shared before the clock starts, as a program that shares its data once and hands
+    it to many tasks would; the time is the worker's attach (the first time), read and answer.
     """
     expected = zlib.crc32(data)
-    block = _new_block(len(data))
-    try:
-        _view(block)[: len(data)] = data
-        return _best_seconds(
-            repeats,
-            lambda: pool.submit(_checksum_shared, block.name, len(data)).result(),
-            expected,
-        )
-    finally:
-        _release(block)
+    with share(data) as shared:
+        return _best_seconds(repeats, lambda: pool.submit(_checksum, shared).result(), expected)
 
 
 def _shm_free_mb() -> float | None:
@@ -205,12 +159,7 @@ class MemorySharingExperiment:
         import poolwise
         from poolwise.system import default_start_method
 
-        measurement = Measurement(
-            notes=[
-                "processes with shared memory use multiprocessing.shared_memory: "
-                "poolwise.share() arrives with issue #7"
-            ]
-        )
+        measurement = Measurement()
         figures = measurement.figures
         megabytes = settings.scale(QUICK_BUFFER_MB, FULL_BUFFER_MB)
         figures["buffer MB"] = megabytes
@@ -297,23 +246,23 @@ class MemorySharingExperiment:
         # copies, and where there is none they cannot share at all: the row holds.
         if shared != "yes":
             if shared in ("no", "partly"):
-                return Verdict(HOLDS, f"{facts}; even a shared-memory block's write was not seen")
+                return Verdict(HOLDS, f"{facts}; even a write through share() was not seen")
             return Verdict(HOLDS, f"{facts}; no shared memory could be used here")
         if shared_s is None:
             return Verdict(
-                HOLDS, f"{facts}; a shared-memory block's write was seen, its hand-over not timed"
+                HOLDS, f"{facts}; a write through share() was seen, its hand-over not timed"
             )
         shared_seconds = float(shared_s)
         if shared_seconds * SHARED_SAVING_FACTOR <= copy_s:
             return Verdict(
                 DEPENDS,
-                f"not shared by default ({facts}); but through a shared-memory block a "
+                f"not shared by default ({facts}); but through poolwise.share() a "
                 f"process worker's write reached the parent and the buffer went over in "
                 f"{shared_seconds:.2f} s: processes share memory when they ask",
             )
         return Verdict(
             HOLDS,
-            f"{facts}; a shared-memory block took {shared_seconds:.2f} s, "
+            f"{facts}; share() took {shared_seconds:.2f} s, "
             f"no {SHARED_SAVING_FACTOR:.0f}x saving over the copy",
         )
 
