@@ -56,6 +56,12 @@ class Chunker:
         self.last = fixed or 1
 
     @property
+    def sized(self) -> bool:
+        """Whether sizes come from a measurement (or the caller): until then chunks are of
+        one task, and a run should not queue many of them."""
+        return self._fixed is not None or self._tasks > 0
+
+    @property
     def seconds_per_task(self) -> float | None:
         """Mean measured time of one task, or None before the first measurement."""
         return self._seconds / self._tasks if self._tasks else None

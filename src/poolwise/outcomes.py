@@ -381,6 +381,10 @@ class MapRun:
         split = _in_place if self._return_exceptions else _split
         while True:
             while not exhausted and receiving < self._window and self._taking:
+                # Until a task has been measured, one chunk (of one task) per worker: more
+                # would only be more one-task chunks queued behind a worker's start-up.
+                if receiving >= self._backend.workers and not self._chunker.sized:
+                    break
                 size = self._chunker.next_size()
                 # Ordered: results held for one slow task may not grow past a window of
                 # chunks of the current size (the size grows once tasks prove tiny).

@@ -225,3 +225,35 @@ def test_with_block_waits_for_work_and_closes(pool_kind: tuple[str, str | None])
     assert [f.result(timeout=0) for f in futures] == [x * x for x in range(10)]
     with pytest.raises(poolwise.PoolClosed):
         pool.submit(square, 1)
+
+
+def test_until_a_task_is_measured_one_chunk_per_worker_is_queued() -> None:
+    # Chunks of one task queued behind a worker's start-up would stay one-task chunks;
+    # the rest wait for the first measurement, which sizes them.
+    started = threading.Barrier(3)
+    release = threading.Event()
+    taken = 0
+
+    def inputs() -> itertools.count[int]:
+        nonlocal taken
+        for x in itertools.count():
+            taken += 1
+            yield x  # type: ignore[misc]
+
+    def hold(x: int) -> int:
+        if x < 2:
+            started.wait(timeout=30)
+            release.wait(timeout=30)
+        return x
+
+    with poolwise.Pool("threads", 2) as pool:
+        results = pool.imap(hold, itertools.islice(inputs(), 100))
+        first: list[int] = []
+        consumer = threading.Thread(target=lambda: first.append(next(results)))
+        consumer.start()
+        started.wait(timeout=30)  # both workers hold a task: nothing is measured yet
+        assert taken <= 2 + 1  # a chunk per worker, plus the input peeked for the checks
+        release.set()
+        consumer.join(timeout=30)
+        assert first == [0]
+        assert list(results) == list(range(1, 100))
