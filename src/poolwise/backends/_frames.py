@@ -53,8 +53,9 @@ RESULT_PREFIX: Final = struct.Struct("!QQ")
 
 #: Prefix of a CHUNK body: function token, first task to run, number of tasks, input index
 #: of task 0 (-1 for none), whether some tasks are ``transport.Unsent`` markers, whether
-#: tasks are unary, and the length of the text naming its big buffers' segments (0: none).
-CHUNK_PREFIX: Final = struct.Struct("!qQQq??I")
+#: tasks are unary, whether they have a timeout (then the worker records each start time),
+#: and the length of the text naming its big buffers' segments (0: none).
+CHUNK_PREFIX: Final = struct.Struct("!qQQq???I")
 
 
 def encode(kind: int, key: int, body: bytes = b"") -> list[bytes]:

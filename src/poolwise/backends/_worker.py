@@ -154,9 +154,8 @@ def _run_chunk(
     where: memoryview[float],
     result_fd: int,
 ) -> None:
-    token, start, count, first_index, has_unsent, unary, apart = _frames.CHUNK_PREFIX.unpack_from(
-        body
-    )
+    prefix = _frames.CHUNK_PREFIX.unpack_from(body)
+    token, start, count, first_index, has_unsent, unary, timed, apart = prefix
     fn = functions[token]
     shared = sys.modules.get("poolwise.shared")
     if shared is not None:  # some task received a Shared: unmap those the parent freed
@@ -191,7 +190,7 @@ def _run_chunk(
         fn = _call_unless_unsent(fn)
 
     begin_chunk(state, chunk_id, start)
-    run_tasks(fn, tasks, flush, start=start, where=where, unary=unary)
+    run_tasks(fn, tasks, flush, start=start, where=where, timed=timed, unary=unary)
     state[STATE_CHUNK] = -1
 
 

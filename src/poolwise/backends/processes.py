@@ -386,6 +386,7 @@ class ProcessBackend(Backend):
             -1 if first_index is None else first_index,
             job.has_unsent,
             job.chunk.unary,
+            job.chunk.timeout is not None,
             len(job.apart),
         )
         size = len(prefix) + len(job.apart) + len(job.data)
