@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing.util
 import os
 import shutil
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,16 @@ POOL_KINDS = [
     pytest.param(("processes", "forkserver"), id="processes-forkserver"),
     pytest.param(("processes", "spawn"), id="processes-spawn", marks=pytest.mark.slow),
     pytest.param(("processes", "fork"), id="processes-fork", marks=pytest.mark.slow),
+    pytest.param(
+        ("interpreters", None),
+        id="interpreters",
+        marks=pytest.mark.skipif(
+            sys.version_info < (3, 13),
+            reason="mode='interpreters' needs Python 3.13+ (.ci/run runs the suite on 3.13 "
+            "where the machine has it)",
+        ),
+    ),
+    pytest.param(("dask", None), id="dask", marks=pytest.mark.slow),
 ]
 
 
@@ -43,9 +54,18 @@ def pool_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
 
 
 @pytest.fixture
-def pool(pool_kind: tuple[str, str | None]) -> Iterator[poolwise.Pool]:
-    """A 2-worker pool of each kind; terminated after the test whatever happened."""
+def pool(
+    pool_kind: tuple[str, str | None], request: pytest.FixtureRequest
+) -> Iterator[poolwise.Pool]:
+    """A 2-worker pool of each kind; terminated after the test whatever happened.
+
+    A test marked ``@pytest.mark.not_on("dask", reason=...)`` is skipped on those modes,
+    with the reason (a behaviour the mode does not have, e.g. killing a task in C).
+    """
     mode, method = pool_kind
+    for marker in request.node.iter_markers("not_on"):
+        if mode in marker.args:
+            pytest.skip(f"not on mode={mode!r}: {marker.kwargs['reason']}")
     p = poolwise.Pool(mode, 2, start_method=method)  # type: ignore[arg-type]
     try:
         yield p

@@ -116,7 +116,7 @@ class Pool:
         self._progress = check_progress(progress)
         self._mode: str = mode
         self._requested = requested
-        self._options = WorkerOptions(initializer, tuple(initargs), max_tasks, method)
+        self._options = WorkerOptions(initializer, tuple(initargs), max_tasks, method, address)
         self._backends = _Backends(self._options)
         # auto picks a mode per map from its first tasks; submit() runs on threads.
         self._backend: Backend | None = None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import BackendUnavailable
-
 if TYPE_CHECKING:
     from .base import Backend
 
@@ -13,23 +11,6 @@ __all__ = ["MODES", "backend_class"]
 
 #: Every mode name the API accepts, in the order the docs list them.
 MODES = ("auto", "serial", "threads", "processes", "interpreters", "async", "dask")
-
-_LATER = {
-    "interpreters": (
-        "subinterpreter workers are not built yet (issue #8)",
-        "Use mode='processes' for isolated workers",
-    ),
-    "async": (
-        "the asyncio mode is not built yet (issue #8)",
-        "Use mode='threads' and call asyncio.run() inside the task, or run the coroutines "
-        "with asyncio.gather()",
-    ),
-    "dask": (
-        "the Dask cluster mode is not built yet (issue #8)",
-        "Use mode='processes' on this machine, or distributed.Client.map for a cluster",
-    ),
-}
-
 
 def backend_class(mode: str) -> type[Backend]:
     """The backend class for ``mode``; ``BackendUnavailable`` if it cannot run here."""
@@ -45,9 +26,20 @@ def backend_class(mode: str) -> type[Backend]:
         from .processes import ProcessBackend
 
         return ProcessBackend
-    if mode in _LATER:
-        why, how = _LATER[mode]
-        raise BackendUnavailable(mode, why, how)
+    if mode == "interpreters":
+        from .interpreters import InterpreterBackend, require_interpreters
+
+        require_interpreters()
+        return InterpreterBackend
+    if mode == "async":
+        from .aio import AsyncBackend
+
+        return AsyncBackend
+    if mode == "dask":
+        from .cluster import DaskBackend, require_distributed
+
+        require_distributed()
+        return DaskBackend
     if mode == "auto":
         raise ValueError("mode='auto' is not a backend: the pool measures, then uses one")
     raise ValueError(f"mode={mode!r} is not a mode; use one of {', '.join(map(repr, MODES))}")

@@ -123,7 +123,7 @@ class Chunk:
 class WorkerOptions:
     """What every worker of a pool is started with."""
 
-    __slots__ = ("initargs", "initializer", "max_tasks_per_worker", "start_method")
+    __slots__ = ("address", "initargs", "initializer", "max_tasks_per_worker", "start_method")
 
     def __init__(
         self,
@@ -131,11 +131,14 @@ class WorkerOptions:
         initargs: tuple[Any, ...] = (),
         max_tasks_per_worker: int | None = None,
         start_method: str | None = None,
+        address: str | None = None,
     ) -> None:
         self.initializer = initializer
         self.initargs = initargs
         self.max_tasks_per_worker = max_tasks_per_worker
         self.start_method = start_method
+        #: mode="dask": the scheduler to connect to (None: start a LocalCluster).
+        self.address = address
 
 
 class Backend(abc.ABC):
