@@ -14,7 +14,6 @@ the outcomes the backend delivers.
 from __future__ import annotations
 
 import functools
-import inspect
 import itertools
 import sys
 import threading
@@ -26,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 from . import _checks
 from .auto import AutoRun
 from .backends import backend_class
-from .backends.base import Chunk, WorkerOptions
+from .backends.base import Chunk, WorkerOptions, is_async_callable
 from .chunking import Chunker
+from .decide import Decision
 from .errors import PoolClosed
 from .outcomes import FutureSink, MapRun, PoolFuture, PoolStats
 from .progress import ProgressOption, check_progress, progress_bar
@@ -36,7 +36,7 @@ from .retrying import RetryOn, RetryPolicy, check_retry_on
 from .system import cpus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
     from concurrent.futures import Future
     from types import TracebackType
 
@@ -154,7 +154,16 @@ class Pool:
         self._check_open()
         future: Future[R] = PoolFuture()
         self._stats.add_submitted(1)
-        backend = self._backend or self._backends.get("threads", self._requested)
+        if self._backend is not None:
+            backend = self._backend
+        else:  # auto: one call is too little to measure
+            mode = "async" if is_async_callable(fn) else "threads"
+            backend = self._backends.get(mode, self._requested)
+        if backend.mode == "async" and not is_async_callable(fn):
+            raise TypeError(
+                f"mode='async' runs async def functions and {getattr(fn, '__name__', fn)!r} "
+                "is a plain one: use mode='threads' (or 'auto') for it"
+            )
         if backend.mode != "processes" and _holds_shared((args, kwargs)):
             fn = _with_shared_values(fn)
         sink = FutureSink(future, self._stats, backend, self._policy)
@@ -229,6 +238,78 @@ class Pool:
                 fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False
             )
         )
+
+    async def amap(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,  # noqa: ASYNC109 - per task, as in map()
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+    ) -> list[R]:
+        """``map`` for a caller that is itself a coroutine: ``await pool.amap(fn, xs)``.
+
+        The map runs on a thread of the caller's loop (``asyncio.to_thread``), so the loop
+        goes on meanwhile. Cancelling the caller does not stop the tasks already handed out.
+        """
+        import asyncio
+
+        return await asyncio.to_thread(
+            functools.partial(
+                self.map,
+                fn,
+                *iterables,
+                timeout=timeout,
+                chunksize=chunksize,
+                ordered=ordered,
+                progress=progress,
+                retries=retries,
+                retry_on=retry_on,
+            )
+        )
+
+    async def aimap(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[object],
+        timeout: float | None = None,  # noqa: ASYNC109 - per task, as in map()
+        chunksize: int | None = None,
+        ordered: bool = True,
+        progress: ProgressOption = False,
+        retries: int = 0,
+        retry_on: RetryOn = None,
+    ) -> AsyncIterator[R]:
+        """``imap`` for a caller that is itself a coroutine: ``async for r in pool.aimap(...)``.
+
+        Arguments are checked at once; each result is awaited on a thread of the caller's
+        loop. Leaving the ``async for`` early skips the chunks not yet started.
+        """
+        import asyncio
+
+        results = self.imap(
+            fn,
+            *iterables,
+            timeout=timeout,
+            chunksize=chunksize,
+            ordered=ordered,
+            progress=progress,
+            retries=retries,
+            retry_on=retry_on,
+        )
+        end = object()
+        try:
+            while True:
+                value = await asyncio.to_thread(next, results, end)
+                if value is end:
+                    return
+                yield value  # type: ignore[misc]
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
 
     def imap_unordered(
         self,
@@ -410,12 +491,11 @@ class Pool:
                 return_exceptions=return_exceptions,
             )
 
+        is_async = is_async_callable(fn)
+        if self._backend is None and is_async:  # mode="auto" on coroutines: async
+            stats.set_decisions([_async_decision(name, self._requested)])
+            return run_on("async", self._requested, tasks, total, 0, fixed, make_bar)
         if self._backend is None:  # mode="auto"
-            if inspect.iscoroutinefunction(fn):
-                raise TypeError(
-                    f"{name} is an async def function: it needs mode='async', which "
-                    "arrives with issue #8; meanwhile call asyncio.run() inside a sync function"
-                )
             return AutoRun(
                 run_on,
                 fn,
@@ -429,6 +509,11 @@ class Pool:
                 make_bar,
                 known=self._measured.get(fn),
                 remember=lambda figures: self._measured.put(fn, figures),
+            )
+        if self._mode == "async" and not is_async:
+            raise TypeError(
+                f"mode='async' runs async def functions and {name} is a plain one: use "
+                "mode='threads' (or 'auto') for it"
             )
         self._backend.check_transport(fn, task)
         return run_on(self._mode, self._requested, tasks, total, 0, fixed, make_bar)
@@ -519,6 +604,20 @@ class Pool:
 #: One empty kwargs dict shared by every task of a map: pickled once per chunk (the pickler
 #: memoizes it) instead of once per task. Never mutated: ``fn(**kwargs)`` copies it.
 _NO_KWARGS: dict[str, Any] = {}
+
+
+def _async_decision(name: str, requested: int | None) -> Decision:
+    """What auto decides for a coroutine function, without measuring: nothing to measure
+    (it waits by construction) and nothing else can await it."""
+    workers = backend_class("async").workers_for(requested, 0)
+    return Decision(
+        "async",
+        workers,
+        [
+            f"{name} is an async def function: it runs on an event loop (mode async), "
+            f"up to {workers} at once; threads or processes could not await it"
+        ],
+    )
 
 
 def _holds_shared(task: Task) -> bool:

@@ -14,6 +14,7 @@ it is stopped. The pool never touches a thread or a process.
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
@@ -21,7 +22,16 @@ if TYPE_CHECKING:
 
     from .._types import Task
 
-__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions"]
+__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions", "is_async_callable"]
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine: ``async def``, a partial of one, or an
+    object whose ``__call__`` is ``async def`` (``mode="async"`` runs those)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - the method itself, not callable()
+    return call is not None and inspect.iscoroutinefunction(call)
 
 
 class ChunkSink(Protocol):
