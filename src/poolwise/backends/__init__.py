@@ -12,6 +12,7 @@ __all__ = ["MODES", "backend_class"]
 #: Every mode name the API accepts, in the order the docs list them.
 MODES = ("auto", "serial", "threads", "processes", "interpreters", "async", "dask")
 
+
 def backend_class(mode: str) -> type[Backend]:
     """The backend class for ``mode``; ``BackendUnavailable`` if it cannot run here."""
     if mode == "serial":
