@@ -1,10 +1,14 @@
-"""How a chunk is packed for a process worker: its function once, its tasks with markers.
+"""How a chunk is packed for a worker, and its outcomes for the trip back.
+
+Shared by process workers and interpreter workers; imported inside both, so it imports the
+standard library, ``transport``, ``errors`` and ``_frames`` only.
 
 A map sends one function to many chunks: ``FunctionCache`` pickles it once (cloudpickle,
 by value for lambdas and ``__main__``) and names it by a token, which each worker caches.
 ``pickle_tasks`` pickles a chunk's tasks in one go; when some will not pickle, each of
 those travels as an ``Unsent`` marker that becomes that task's ``NotPicklable`` in the
-worker, so the other tasks still run.
+worker, so the other tasks still run. ``pack_result`` is the worker's side of the way back:
+a batch of outcomes, with each result that will not pickle turned into its NotPicklable.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotPicklable
-from ..transport import Unsent, dumps, dumps_apart, dumps_or_raise, find_unpicklable
+from ..transport import (
+    Unsent,
+    dumps,
+    dumps_apart,
+    dumps_or_raise,
+    find_unpicklable,
+    pack_exception,
+)
+from . import _frames
 
 if TYPE_CHECKING:
     import pickle
@@ -23,7 +35,14 @@ if TYPE_CHECKING:
 
     from .base import Chunk
 
-__all__ = ["FN_CACHE_SIZE", "FunctionCache", "Job", "pickle_tasks"]
+__all__ = [
+    "FN_CACHE_SIZE",
+    "FunctionCache",
+    "Job",
+    "call_unless_unsent",
+    "pack_result",
+    "pickle_tasks",
+]
 
 #: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
 FN_CACHE_SIZE = 64
@@ -134,3 +153,50 @@ class Job:
         self.start = 0
         #: Whether ``chunk.begin()`` was called (it must be, exactly once).
         self.begun = False
+
+
+def call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, except that a task whose (first) argument is an Unsent marker raises."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if args and type(args[0]) is Unsent:
+            raise args[0].error
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def pack_result(
+    offset: int,
+    values: list[Any],
+    errors: dict[int, BaseException] | None,
+    seconds: tuple[float, float],
+    first_index: int,
+) -> bytes:
+    """A RESULT frame's body: ``RESULT_PREFIX`` then pickled (values, packed errors, seconds).
+
+    ``first_index`` is the input index of the chunk's task 0 (-1: none), for naming a result
+    that will not pickle.
+    """
+    prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
+    packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
+    try:
+        return prefix + dumps((values, packed, seconds))
+    except Exception:
+        pass
+    # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
+    for pos, value in enumerate(values):
+        if pos in packed:
+            continue
+        try:
+            dumps(value)
+        except Exception as exc:
+            where = "result" if first_index < 0 else f"result of task #{first_index + offset + pos}"
+            error = NotPicklable(
+                where,
+                f"{type(value).__module__}.{type(value).__qualname__}",
+                f"{type(exc).__name__}: {exc}",
+            )
+            packed[pos] = pack_exception(error)
+            values[pos] = None
+    return prefix + dumps((values, packed, seconds))

@@ -28,8 +28,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotPicklable
-from ..transport import Unsent, dumps, loads, pack_exception
+from ..transport import dumps, loads, pack_exception
 from . import _frames, _run
+from ._encode import call_unless_unsent, pack_result
 from ._run import run_tasks
 
 if TYPE_CHECKING:
@@ -54,48 +55,6 @@ def _parent_alive(parent_pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else: a recycled pid, so gone
         return False
     return True
-
-
-def _call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, except that a task whose (first) argument is an Unsent marker raises."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if args and type(args[0]) is Unsent:
-            raise args[0].error
-        return fn(*args, **kwargs)
-
-    return call
-
-
-def _pack_result(
-    offset: int,
-    values: list[Any],
-    errors: dict[int, BaseException] | None,
-    seconds: tuple[float, float],
-    first_index: int,
-) -> bytes:
-    prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
-    packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
-    try:
-        return prefix + dumps((values, packed, seconds))
-    except Exception:
-        pass
-    # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
-    for pos, value in enumerate(values):
-        if pos in packed:
-            continue
-        try:
-            dumps(value)
-        except Exception as exc:
-            where = "result" if first_index < 0 else f"result of task #{first_index + offset + pos}"
-            error = NotPicklable(
-                where,
-                f"{type(value).__module__}.{type(value).__qualname__}",
-                f"{type(exc).__name__}: {exc}",
-            )
-            packed[pos] = pack_exception(error)
-            values[pos] = None
-    return prefix + dumps((values, packed, seconds))
 
 
 def main(
@@ -168,7 +127,7 @@ def _run_chunk(
         seconds: float,
         cpu_seconds: float,
     ) -> None:
-        body = _pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
+        body = pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     try:
@@ -187,7 +146,7 @@ def _run_chunk(
         flush(start, [None] * (count - start), dict.fromkeys(range(count - start), error), 0, 0)
         return
     if has_unsent:
-        fn = _call_unless_unsent(fn)
+        fn = call_unless_unsent(fn)
 
     begin_chunk(state, chunk_id, start)
     run_tasks(fn, tasks, flush, start=start, where=where, timed=timed, unary=unary)
