@@ -27,6 +27,7 @@ import poolwise
 from poolwise.outcomes import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -122,19 +123,24 @@ def test_imap_works_on_an_endless_generator(pool: poolwise.Pool) -> None:
     assert list(itertools.islice(results, 25)) == [x * x for x in range(25)]
 
 
-def test_imap_reads_a_bounded_number_of_inputs_ahead(pool: poolwise.Pool) -> None:
-    taken = 0
+class Counted:
+    """0, 1, 2, ... without end, counting how many were taken."""
 
-    def inputs() -> itertools.count[int]:
-        nonlocal taken
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[int]:
         for x in itertools.count():
-            taken += 1
-            yield x  # type: ignore[misc]
+            self.taken += 1
+            yield x
 
-    results = pool.imap(identity, inputs(), chunksize=1)
+
+def test_imap_reads_a_bounded_number_of_inputs_ahead(pool: poolwise.Pool) -> None:
+    inputs = Counted()
+    results = pool.imap(identity, inputs, chunksize=1)
     assert next(results) == 0
     # the window of chunks, plus the first input peeked for the checks
-    assert taken <= WINDOW_PER_WORKER * pool.workers + 1
+    assert inputs.taken <= WINDOW_PER_WORKER * pool.workers + 1
 
 
 def test_pool_can_be_used_from_several_threads(pool: poolwise.Pool) -> None:
@@ -232,13 +238,7 @@ def test_until_a_task_is_measured_one_chunk_per_worker_is_queued() -> None:
     # the rest wait for the first measurement, which sizes them.
     started = threading.Barrier(3)
     release = threading.Event()
-    taken = 0
-
-    def inputs() -> itertools.count[int]:
-        nonlocal taken
-        for x in itertools.count():
-            taken += 1
-            yield x  # type: ignore[misc]
+    inputs = Counted()
 
     def hold(x: int) -> int:
         if x < 2:
@@ -247,12 +247,12 @@ def test_until_a_task_is_measured_one_chunk_per_worker_is_queued() -> None:
         return x
 
     with poolwise.Pool("threads", 2) as pool:
-        results = pool.imap(hold, itertools.islice(inputs(), 100))
+        results = pool.imap(hold, itertools.islice(inputs, 100))
         first: list[int] = []
         consumer = threading.Thread(target=lambda: first.append(next(results)))
         consumer.start()
         started.wait(timeout=30)  # both workers hold a task: nothing is measured yet
-        assert taken <= 2 + 1  # a chunk per worker, plus the input peeked for the checks
+        assert inputs.taken <= 2 + 1  # a chunk per worker, plus the input peeked for the checks
         release.set()
         consumer.join(timeout=30)
         assert first == [0]
