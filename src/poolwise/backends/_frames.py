@@ -1,4 +1,5 @@
-"""Framing of the messages on the pipes between the pool and its worker processes.
+"""Framing of the messages on the pipes between the pool and its workers (processes, and
+the result pipes of interpreter workers).
 
 A frame is a fixed header (kind, key, body length) and a body. The parent writes and reads
 its pipe ends without blocking (one selector thread serves every worker, so a stuck worker
@@ -18,15 +19,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "ABANDONED",
     "CHUNK",
     "CHUNK_PREFIX",
+    "FAILED",
     "FN",
     "FORGET",
+    "GUARD",
     "HEADER",
     "INIT_FAILED",
+    "POSITION",
     "RESULT",
     "RESULT_PREFIX",
     "STOP",
+    "STOPPED",
+    "TIMED_OUT",
     "FrameParser",
     "encode",
     "read_frame",
@@ -46,6 +53,21 @@ STOP: Final = 4  # finish and exit
 #: key = chunk id, body = RESULT_PREFIX + pickled (values, errors, (seconds, cpu_seconds))
 RESULT: Final = 10
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
+# interpreter worker -> pool (mode="interpreters": one pipe per worker, written in-process)
+#: key = chunk id: the rest of the chunk gets PoolClosed (terminate() stopped it).
+STOPPED: Final = 20
+#: key = chunk id, body = POSITION of the first task not run: a task stuck past its
+#: timeout was given up on with this interpreter; requeue from there and replace it.
+ABANDONED: Final = 21
+#: key = chunk id, body = UTF-8 text: the worker's own code failed; the rest gets an error.
+FAILED: Final = 22
+#: key = chunk id: a task ran past its timeout and was sent StopTask (a count for stats).
+TIMED_OUT: Final = 23
+#: key = the native thread id of the interpreter's guard thread (sent once, at start).
+GUARD: Final = 24
+
+#: Body of an ABANDONED frame.
+POSITION: Final = struct.Struct("!Q")
 
 #: Prefix of a RESULT body: first position and number of outcomes, readable even when the
 #: pickle after it cannot be loaded in the parent.
