@@ -216,7 +216,7 @@ def test_the_report_tells_waiting_from_computing(pool: poolwise.Pool) -> None:
 def test_process_workers_are_other_processes(pool: poolwise.Pool) -> None:
     pid, thread = pool.submit(worker_id).result(timeout=30)
     here = worker_id()
-    if pool.mode == "processes":
+    if pool.mode in ("processes", "dask"):  # dask: a LocalCluster's worker processes
         assert pid != here[0]
     elif pool.mode == "threads":
         assert (pid, thread != here[1]) == (here[0], True)

@@ -22,7 +22,7 @@ def segment_exists(shared: poolwise.Shared) -> bool:
 def test_a_process_worker_reads_the_parents_pages(pool: poolwise.Pool) -> None:
     with poolwise.share(np.arange(1 << 20, dtype=np.int64)) as shared:
         pid, mapping = pool.submit(where_is, shared).result(timeout=60)
-        if pool.mode == "processes":
+        if pool.mode in ("processes", "dask"):  # dask: a LocalCluster's worker processes
             assert pid != os.getpid()
             # the worker's array lives in the segment itself: mapped, not copied
             assert f"/dev/shm/{shared.name}" in mapping
@@ -49,7 +49,20 @@ def test_a_read_only_share_refuses_writes(pool: poolwise.Pool) -> None:
         pool.submit(write_first, shared, 1).result(timeout=60)
 
 
-def test_threads_and_serial_get_the_value_itself(pool: poolwise.Pool) -> None:
+def test_threads_and_serial_get_the_value_itself(
+    pool: poolwise.Pool, request: pytest.FixtureRequest
+) -> None:
+    if pool.mode == "dask":
+        # Pending in pool.py: it wraps fn in _with_shared_values for every mode but
+        # processes, and functools.wraps(bytes) copies bytes' classmethods into the wrapper,
+        # which cannot be pickled. Dask unpickles a Shared as its value, as processes do.
+        request.applymarker(
+            pytest.mark.xfail(
+                raises=poolwise.NotPicklable,
+                strict=True,
+                reason="pool.py must pass fn unwrapped to mode='dask', as to processes",
+            )
+        )
     with poolwise.share(b"xyz") as shared:
         assert pool.map(kind_of, [shared, shared]) == ["memoryview", "memoryview"]
         assert pool.map(bytes, [shared]) == [b"xyz"]
