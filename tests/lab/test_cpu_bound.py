@@ -8,7 +8,15 @@ import zlib
 import pytest
 
 from poolwise.lab import cpu_bound
-from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+from poolwise.lab.base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    LabSettings,
+    Measurement,
+    Verdict,
+    interpreters_unavailable,
+)
 
 #: Just above and just below a threshold.
 EPS = 0.01
@@ -27,6 +35,7 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
         "FRAME_COUNT": 2,
         "TASKS_PER_WORKER": 2,
         "WARM_SECONDS": 0.01,
+        "WARM_SECONDS_INTERPRETERS": 0.01,
     }.items():
         monkeypatch.setattr(cpu_bound, name, value)
 
@@ -74,18 +83,34 @@ def test_tiny_run_measures_every_workload_and_mode(
             assert figures[f"{key}: best {mode} workers"] in (1, 2)
         assert figures[f"{key}: auto chose"] in ("serial", "threads", "processes")
         assert figures[f"{key}: auto speed-up, probing and start-up included"] > 0
-    assert len(measurement.series) == 2 * len(keys)
+    # Interpreter workers (Python 3.13+) run the pure-Python workloads only; elsewhere a
+    # note says why they were not measured.
+    interpreters = interpreters_unavailable() is None
+    pure = list(cpu_bound.PURE_PYTHON) if interpreters else []
+    for key in pure:
+        for workers in (1, 2):
+            assert figures[f"{key}: interpreters speed-up at {workers} workers"] > 0
+    assert not [name for name in figures if name.startswith(("zlib: interp", "lzma: interp"))]
+    assert len(measurement.series) == 2 * len(keys) + len(pure)
     for series in measurement.series:
         assert series.x == [1.0, 2.0]
         assert len(series.y) == 2
         assert all(y > 0 for y in series.y)
-    assert {s.name.rsplit(": ", 1)[1] for s in measurement.series} == {"threads", "processes"}
+    modes = {"threads", "processes"} | ({"interpreters"} if interpreters else set())
+    assert {s.name.rsplit(": ", 1)[1] for s in measurement.series} == modes
+    about_interpreters = [note for note in measurement.notes if "interpreters" in note]
+    assert len(about_interpreters) == 1
+    if interpreters:
+        assert "NumPy cannot be imported in a subinterpreter" in about_interpreters[0]
+    else:
+        assert "3.13" in about_interpreters[0]
 
     numpy_figures = [name for name in figures if name.startswith("matmul-numpy")]
     assert measurement.notes[-1].startswith("mode='auto' (fresh pool")
+    others = [note for note in measurement.notes[:-1] if note not in about_interpreters]
     if with_numpy:
         assert numpy_figures
-        assert measurement.notes[:-1] == []
+        assert others == []
     else:
         assert numpy_figures == []
         assert any("poolwise[numpy]" in note for note in measurement.notes)

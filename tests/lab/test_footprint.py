@@ -9,7 +9,14 @@ import pytest
 from support import wait_until, worker_processes
 
 from poolwise.lab import footprint
-from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
+from poolwise.lab.base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    LabSettings,
+    Measurement,
+    interpreters_unavailable,
+)
 from poolwise.system import default_start_method
 
 if TYPE_CHECKING:
@@ -31,13 +38,22 @@ def test_memory_per_worker_is_measured_for_every_kind(monkeypatch: pytest.Monkey
     kinds = [s.name for s in measurement.series]
     assert "thread" in kinds
     assert "poolwise threads pool" in kinds
-    processes = [kind for kind in kinds if "process" in kind]
+    processes = [kind for kind in kinds if "process" in kind and "interpreter" not in kind]
     assert any(kind.startswith("process (") for kind in processes), kinds
     for kind in processes:
         assert float(figures[f"{kind}: MB per worker (USS)"]) > 0, kind
     for kind in ("thread", "poolwise threads pool"):
         # A thread's stack page can hide in heap noise, so only "measured, and small".
         assert -1 < float(figures[f"{kind}: MB per worker (USS)"]) < 1, kind
+    if interpreters_unavailable() is None:
+        # An interpreter has its own modules and objects in this process: some MB.
+        for kind in ("interpreter", "poolwise interpreters pool"):
+            assert float(figures[f"{kind}: MB per worker (USS)"]) > 0.1, kind
+        assert measurement.notes == []
+    else:
+        assert not [kind for kind in kinds if "interpreter" in kind]
+        assert len(measurement.notes) == 1
+        assert "interpreters were not measured" in measurement.notes[0]
     for series in measurement.series:
         assert series.x == [1.0, 2.0], series
         assert len(series.y) == len(series.x)

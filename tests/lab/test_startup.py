@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from poolwise.lab import startup
-from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
+from poolwise.lab.base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    LabSettings,
+    Measurement,
+    interpreters_unavailable,
+)
 
 
 @pytest.mark.slow
@@ -16,6 +23,15 @@ def test_every_kind_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert float(figures["thread: ms to first result"]) > 0
     assert float(figures["process (forkserver): ms to first result"]) > 0
     assert float(figures["poolwise processes pool (forkserver): ms to first result"]) > 0
+    if interpreters_unavailable() is None:
+        assert float(figures["interpreter: ms to first result"]) > 0
+        assert float(figures["poolwise interpreters pool: ms to first result"]) > 0
+        assert measurement.notes == []
+    else:
+        assert not [name for name in figures if "interpreter" in name]
+        assert len(measurement.notes) == 1
+        assert "interpreters were not measured" in measurement.notes[0]
+        assert "3.13" in measurement.notes[0]
     assert startup.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
 
 

@@ -67,7 +67,13 @@ if TYPE_CHECKING:
 
     from .._types import Task
 
-__all__ = ["InterpreterBackend", "require_interpreters", "why_unavailable"]
+__all__ = [
+    "InterpreterBackend",
+    "Interpreters",
+    "primitives",
+    "require_interpreters",
+    "why_unavailable",
+]
 
 #: What a worker runs first in its new interpreter, and then once per chunk.
 _BOOT = """\
@@ -97,7 +103,7 @@ class _Failure(NamedTuple):
     text: str
 
 
-class _Interpreters:
+class Interpreters:
     """The interpreter primitives, from ``concurrent.interpreters`` (3.14+) or the private
     ``_interpreters`` (3.13). The only place that touches them; they have no type stubs."""
 
@@ -106,7 +112,7 @@ class _Interpreters:
         self._private = private
 
     @classmethod
-    def load(cls) -> _Interpreters | str:
+    def load(cls) -> Interpreters | str:
         """The primitives, or why this Python cannot run interpreter workers."""
         why = why_unavailable(sys.implementation.name, tuple(sys.version_info[:2]))
         if why is not None:
@@ -178,19 +184,20 @@ def _failure(excinfo: Any) -> _Failure:
     return _Failure(str(name), str(text))
 
 
-_loaded: _Interpreters | str | None = None
+_loaded: Interpreters | str | None = None
 
 
-def _interpreters() -> _Interpreters | str:
+def primitives() -> Interpreters | str:
+    """The interpreter primitives of this Python (loaded once), or why it has none."""
     global _loaded
     if _loaded is None:
-        _loaded = _Interpreters.load()
+        _loaded = Interpreters.load()
     return _loaded
 
 
 def require_interpreters() -> None:
     """Raise ``BackendUnavailable`` unless this Python can run interpreter workers."""
-    loaded = _interpreters()
+    loaded = primitives()
     if isinstance(loaded, str):
         raise BackendUnavailable("interpreters", loaded, _HOW)
 
@@ -320,7 +327,7 @@ class InterpreterBackend(Backend):
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         super().__init__(workers, options)
-        loaded = _interpreters()
+        loaded = primitives()
         if isinstance(loaded, str):
             raise BackendUnavailable("interpreters", loaded, _HOW)
         self._api = loaded

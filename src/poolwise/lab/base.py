@@ -25,6 +25,7 @@ __all__ = [
     "Series",
     "Status",
     "Verdict",
+    "interpreters_unavailable",
     "worker_counts",
 ]
 
@@ -125,3 +126,16 @@ def worker_counts(cpus: int, beyond: int | None = None) -> list[int]:
     if beyond and beyond not in counts:
         counts.append(beyond)
     return sorted(set(counts))
+
+
+def interpreters_unavailable() -> str | None:
+    """None where mode='interpreters' runs (Python 3.13+), else a note for the rows that
+    measure it: why it could not be measured here, and how to get it."""
+    from ..backends import backend_class
+    from ..errors import BackendUnavailable
+
+    try:
+        backend_class("interpreters")
+    except BackendUnavailable as exc:
+        return f"interpreters were not measured: {exc.why}; to measure them, {exc.how}"
+    return None

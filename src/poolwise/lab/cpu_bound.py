@@ -6,6 +6,10 @@ of synthetic video frames (they release it). Every workload runs the same tasks 
 once, then on 1, 2, 4, ... up to the usable CPUs threads and processes; speed-up is the
 serial time over the pool's time. Pools are started and warmed up before the clock runs:
 start-up cost is the "Starting time" row's business, not this one's.
+
+Where this Python has them (3.13+), interpreter workers (one GIL each) run the pure-Python
+workloads too: NumPy cannot load in a subinterpreter, and on work that releases the GIL
+threads already run in parallel. The verdict still judges threads against processes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,16 @@ from typing import TYPE_CHECKING
 from ..pool import Pool
 from ..system import gil_enabled
 from .auto_mode import auto_note, try_auto
-from .base import DEPENDS, HOLDS, NOT_HERE, Measurement, Series, Verdict, worker_counts
+from .base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    Measurement,
+    Series,
+    Verdict,
+    interpreters_unavailable,
+    worker_counts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -75,6 +88,9 @@ TASKS_PER_WORKER_FULL = 12
 QUICK_MAX_WORKERS = 8
 #: Seconds each warm-up task sleeps, so every worker of a new pool gets one (a guess).
 WARM_SECONDS = 0.05
+#: The same for interpreter workers, which take ~60 ms each to start (the starting-time row
+#: measured it on 2 cores: an interpreter, then poolwise and cloudpickle imported in it).
+WARM_SECONDS_INTERPRETERS = 0.2
 
 # Verdict thresholds, on speed-ups at the top worker count.
 #: A real speed-up: on 2 cores the ideal is 2.0x; pickling, pool overhead and a shared
@@ -104,6 +120,11 @@ _WHY_RELEASED = {
     "zlib": "zlib releases the GIL",
     "lzma": "lzma releases the GIL",
 }
+_INTERPRETERS_NOTE = (
+    "interpreters ran the pure-Python workloads only: NumPy cannot be imported in a "
+    "subinterpreter (its extension module does not support them), and work that releases "
+    "the GIL already runs in parallel on threads."
+)
 _NUMPY_NOTE = (
     "NumPy matmul was skipped: NumPy is not installed; "
     "get it with `pip install poolwise[numpy]` or `uv sync --extra numpy`."
@@ -300,11 +321,22 @@ class CpuBound:
             )
 
         speedups: dict[tuple[str, Mode], list[float]] = {}
-        for mode in _MODES:
+        # (mode, its workloads, modules its warm-up imports, seconds a warm-up task lasts)
+        runs: list[tuple[Mode, list[_Workload], tuple[str, ...], float]] = [
+            (mode, workloads, modules, WARM_SECONDS) for mode in _MODES
+        ]
+        unavailable = interpreters_unavailable()
+        if unavailable is None:
+            pure = [w for w in workloads if w.key in PURE_PYTHON]
+            runs.append(("interpreters", pure, (), WARM_SECONDS_INTERPRETERS))
+            measurement.notes.append(_INTERPRETERS_NOTE)
+        else:
+            measurement.notes.append(unavailable)
+        for mode, measured, warm, seconds in runs:
             for workers in counts:
                 with Pool(mode, workers) as pool:
-                    pool.starmap(_warm_up, [(modules, WARM_SECONDS)] * workers, chunksize=1)
-                    for workload in workloads:
+                    pool.starmap(_warm_up, [(warm, seconds)] * workers, chunksize=1)
+                    for workload in measured:
                         tasks = per_worker * workers
                         wall, _ = _time(pool, workload, settings.repeats, tasks)
                         speedup = serial[workload.key] * tasks / wall

@@ -11,8 +11,13 @@ PSS (shared pages split among the processes that map them), from psutil's
   shares its parent's pages until it writes to them (copy-on-write), so its USS can be
   small; a spawned child is a new interpreter.
 
-Both with the primitives themselves (``threading.Thread``, ``multiprocessing`` ``Process``)
-and with poolwise pools, whose process workers also import poolwise and cloudpickle.
+- a subinterpreter (Python 3.13+): like a thread, this process's USS before and after N
+  interpreters each ran a tiny task (an interpreter has its own modules and objects, so it
+  adds more than a thread's stack, and no second process).
+
+Both with the primitives themselves (``threading.Thread``, ``multiprocessing`` ``Process``,
+a bare interpreter) and with poolwise pools, whose process and interpreter workers also
+import poolwise and cloudpickle.
 """
 
 from __future__ import annotations
@@ -21,11 +26,22 @@ import contextlib
 import functools
 import multiprocessing
 import os
+import select
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Series, Verdict, worker_counts
+from .base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    LabSettings,
+    Measurement,
+    Series,
+    Verdict,
+    interpreters_unavailable,
+    worker_counts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -84,6 +100,14 @@ def _pid_after(seconds: float) -> int:
     """A poolwise process pool's task: last ``seconds`` (so tasks overlap), say who ran it."""
     time.sleep(seconds)
     return os.getpid()
+
+
+def _meet(started_fd: int, release_fd: int) -> int:
+    """A poolwise interpreters pool's task: say it started, wait to be released (so N tasks
+    run on N workers at once), say which thread ran it (each worker is one thread)."""
+    os.write(started_fd, b"!")
+    os.read(release_fd, 1)
+    return threading.get_ident()
 
 
 def _memory(process: psutil.Process) -> tuple[float, float | None]:
@@ -232,6 +256,75 @@ def _pool_processes_sweep(method: str, counts: list[int]) -> _Sweep:
     return sweep
 
 
+def _interpreters_sweep(counts: list[int]) -> _Sweep:
+    """This process's added USS/PSS with 1..max(counts) bare interpreters, each having run
+    a tiny task (``sum(range(1000))``)."""
+    import psutil
+
+    from ..backends.interpreters import primitives
+
+    api = primitives()
+    assert not isinstance(api, str), api
+    me = psutil.Process()
+    base_uss, base_pss = _memory(me)
+    made: list[Any] = []
+    sweep: _Sweep = {}
+    try:
+        for count in range(1, max(counts) + 1):
+            made.append(api.create())
+            failure = api.exec(made[-1], "sum(range(1000))", {})
+            if failure is not None:
+                raise RuntimeError(f"an interpreter failed its first task: {failure.text}")
+            if count in counts:
+                uss, pss = _memory(me)
+                sweep[count] = _added(uss, base_uss, pss, base_pss)
+    finally:
+        for interpreter in made:
+            api.destroy(interpreter)
+    return sweep
+
+
+def _pool_interpreters_sweep(counts: list[int]) -> _Sweep:
+    """This process's added USS/PSS with a poolwise interpreters pool grown to each count.
+
+    The pool's modules are imported here before the baseline, so the figure is what the
+    workers add. Each round's tasks meet through pipes (interpreters share no Python
+    objects, but file descriptors are the process's): all run at once, on distinct workers.
+    """
+    import psutil
+
+    import poolwise
+    from poolwise.backends import backend_class
+
+    backend_class("interpreters")
+    me = psutil.Process()
+    base_uss, base_pss = _memory(me)
+    threads: set[int] = set()
+    sweep: _Sweep = {}
+    started_r, started_w = os.pipe()
+    release_r, release_w = os.pipe()
+    try:
+        with poolwise.Pool("interpreters", max(counts)) as pool:
+            for count in counts:
+                futures = [pool.submit(_meet, started_w, release_r) for _ in range(count)]
+                try:
+                    for _ in range(count):
+                        if not select.select([started_r], [], [], START_TIMEOUT)[0]:
+                            raise RuntimeError(
+                                f"an interpreter worker did not start in {START_TIMEOUT} s"
+                            )
+                        os.read(started_r, 1)
+                    uss, pss = _memory(me)
+                finally:
+                    os.write(release_w, b"!" * count)
+                threads.update(future.result() for future in futures)
+                sweep[len(threads)] = _added(uss, base_uss, pss, base_pss)
+    finally:
+        for fd in (started_r, started_w, release_r, release_w):
+            os.close(fd)
+    return sweep
+
+
 def _forkserver_mb() -> float | None:
     """USS of multiprocessing's forkserver process (started once, shared by every pool)."""
     import psutil
@@ -273,11 +366,20 @@ class FootprintExperiment:
                 _pool_processes_sweep, method, counts
             )
         sweeps["poolwise threads pool"] = functools.partial(_pool_threads_sweep, counts)
+        measurement = Measurement()
+        unavailable = interpreters_unavailable()
+        if unavailable is None:
+            sweeps["poolwise interpreters pool"] = functools.partial(
+                _pool_interpreters_sweep, counts
+            )
+        else:
+            measurement.notes.append(unavailable)
         for method in methods:
             sweeps[f"process ({method})"] = functools.partial(_processes_sweep, method, counts)
         sweeps["thread"] = functools.partial(_threads_sweep, counts)
+        if unavailable is None:
+            sweeps["interpreter"] = functools.partial(_interpreters_sweep, counts)
 
-        measurement = Measurement()
         figures = measurement.figures
         for kind, sweep_of in sweeps.items():
             sweep = sweep_of()

@@ -4,19 +4,31 @@ The seed says a process starts slower than a thread. Measured here with the prim
 themselves (``threading.Thread``, ``multiprocessing`` ``Process`` per start method: the
 time from ``start()`` to the first result arriving back through a pipe) and with poolwise
 pools (a new pool of one worker answering its first task), so the figure a user pays is
-beside the textbook one.
+beside the textbook one. Where this Python has them (3.13+), subinterpreters are measured
+too: a bare one (created, then a first exec that writes through a pipe) and a poolwise
+interpreters pool, whose worker also imports poolwise and cloudpickle in its interpreter.
 """
 
 from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import statistics
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Series, Verdict
+from .base import (
+    DEPENDS,
+    HOLDS,
+    NOT_HERE,
+    LabSettings,
+    Measurement,
+    Series,
+    Verdict,
+    interpreters_unavailable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,6 +75,29 @@ def _process_start_seconds(method: str) -> float:
     return elapsed
 
 
+def _interpreter_start_seconds() -> float:
+    """Create a subinterpreter and run its first code, which answers through a pipe."""
+    from ..backends.interpreters import primitives
+
+    api = primitives()
+    assert not isinstance(api, str), api
+    reader, writer = os.pipe()
+    try:
+        started = time.perf_counter()
+        interpreter = api.create()
+        try:
+            failure = api.exec(interpreter, "import os\nos.write(fd, b'!')", {"fd": writer})
+            assert failure is None, failure
+            os.read(reader, 1)
+            elapsed = time.perf_counter() - started
+        finally:
+            api.destroy(interpreter)
+    finally:
+        os.close(reader)
+        os.close(writer)
+    return elapsed
+
+
 def _pool_start_seconds(mode: str, method: str | None) -> float:
     import poolwise
 
@@ -92,10 +127,19 @@ class StartupExperiment:
             kinds[f"poolwise processes pool ({method})"] = functools.partial(
                 _pool_start_seconds, "processes", method
             )
+        measurement = Measurement()
+        unavailable = interpreters_unavailable()
+        if unavailable is None:
+            kinds["poolwise interpreters pool"] = functools.partial(
+                _pool_start_seconds, "interpreters", None
+            )
+        else:
+            measurement.notes.append(unavailable)
         kinds["thread"] = _thread_start_seconds
         for method in methods:
             kinds[f"process ({method})"] = functools.partial(_process_start_seconds, method)
-        measurement = Measurement()
+        if unavailable is None:
+            kinds["interpreter"] = _interpreter_start_seconds
         medians: list[float] = []
         for name, start in kinds.items():
             # The first start of a kind pays one-time costs (the forkserver itself): it is
