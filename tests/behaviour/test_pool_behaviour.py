@@ -218,7 +218,7 @@ def test_process_workers_are_other_processes(pool: poolwise.Pool) -> None:
     here = worker_id()
     if pool.mode in ("processes", "dask"):  # dask: a LocalCluster's worker processes
         assert pid != here[0]
-    elif pool.mode == "threads":
+    elif pool.mode in ("threads", "interpreters"):  # interpreters: one thread each, here
         assert (pid, thread != here[1]) == (here[0], True)
     else:
         assert (pid, thread) == here

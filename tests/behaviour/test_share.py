@@ -19,6 +19,11 @@ def segment_exists(shared: poolwise.Shared) -> bool:
     return (SHM / shared.name).exists()
 
 
+@pytest.mark.not_on(
+    "interpreters",
+    reason="it shares a NumPy array, and NumPy cannot be imported in a subinterpreter "
+    "(tests/interpreters checks shared bytes there)",
+)
 def test_a_process_worker_reads_the_parents_pages(pool: poolwise.Pool) -> None:
     with poolwise.share(np.arange(1 << 20, dtype=np.int64)) as shared:
         pid, mapping = pool.submit(where_is, shared).result(timeout=60)
@@ -31,6 +36,11 @@ def test_a_process_worker_reads_the_parents_pages(pool: poolwise.Pool) -> None:
             assert shared.name in mapping
 
 
+@pytest.mark.not_on(
+    "interpreters",
+    reason="it shares a NumPy array, and NumPy cannot be imported in a subinterpreter "
+    "(tests/interpreters checks shared bytes there)",
+)
 def test_a_write_through_a_writable_share_is_seen_by_the_parent(pool: poolwise.Pool) -> None:
     with poolwise.share(np.zeros(8, dtype=np.int32), writable=True) as shared:
         assert pool.map(write_first, [shared], [42]) != []
@@ -40,6 +50,11 @@ def test_a_write_through_a_writable_share_is_seen_by_the_parent(pool: poolwise.P
         assert shared.value[0] == 7
 
 
+@pytest.mark.not_on(
+    "interpreters",
+    reason="it shares a NumPy array, and NumPy cannot be imported in a subinterpreter "
+    "(tests/interpreters checks shared bytes there)",
+)
 def test_a_read_only_share_refuses_writes(pool: poolwise.Pool) -> None:
     with poolwise.share(np.zeros(4)) as shared:
         with pytest.raises(ValueError, match="read-only"):
@@ -52,15 +67,16 @@ def test_a_read_only_share_refuses_writes(pool: poolwise.Pool) -> None:
 def test_threads_and_serial_get_the_value_itself(
     pool: poolwise.Pool, request: pytest.FixtureRequest
 ) -> None:
-    if pool.mode == "dask":
+    if pool.mode in ("dask", "interpreters"):
         # Pending in pool.py: it wraps fn in _with_shared_values for every mode but
         # processes, and functools.wraps(bytes) copies bytes' classmethods into the wrapper,
-        # which cannot be pickled. Dask unpickles a Shared as its value, as processes do.
+        # which cannot be pickled. Dask and interpreter workers unpickle a Shared as its
+        # value, as processes do.
         request.applymarker(
             pytest.mark.xfail(
                 raises=poolwise.NotPicklable,
                 strict=True,
-                reason="pool.py must pass fn unwrapped to mode='dask', as to processes",
+                reason=f"pool.py must pass fn unwrapped to mode={pool.mode!r}, as to processes",
             )
         )
     with poolwise.share(b"xyz") as shared:
@@ -81,6 +97,11 @@ ARRAYS = {
 }
 
 
+@pytest.mark.not_on(
+    "interpreters",
+    reason="it shares a NumPy array, and NumPy cannot be imported in a subinterpreter "
+    "(tests/interpreters checks shared bytes there)",
+)
 @pytest.mark.parametrize("name", list(ARRAYS))
 def test_dtype_shape_and_order_round_trip(pool: poolwise.Pool, name: str) -> None:
     array = ARRAYS[name]
