@@ -426,6 +426,13 @@ class InterpreterBackend(Backend):
                 if not going_on:
                     return
                 self._idle.release()
+        except BaseException as exc:
+            # A bug here must not hang callers: everything queued gets the error, and the
+            # chunk this worker held gets it in _close.
+            error = PoolwiseError(f"an interpreter worker failed: {exc!r}")
+            error.__cause__ = exc
+            self._break(error)
+            raise
         finally:
             self._close(worker)
 
@@ -452,7 +459,10 @@ class InterpreterBackend(Backend):
                 self._initializer,
             ),
         }
-        failure = api.exec(worker.interp, _BOOT, names)
+        try:
+            failure = api.exec(worker.interp, _BOOT, names)
+        except Exception as exc:  # noqa: BLE001 - the pool cannot work: say why
+            failure = _Failure(type(exc).__name__, f"{type(exc).__name__}: {exc}")
         if failure is None:
             return True
         if failure.type_name == "InitializerRaised":
@@ -529,7 +539,8 @@ class InterpreterBackend(Backend):
         return False
 
     def _close(self, worker: _Worker) -> None:
-        """End the worker's interpreter (its guard first) and close its pipes."""
+        """End the worker's interpreter (its guard first) and close its pipes; then, once
+        the reader has delivered all that came through, fail what never will."""
         if worker.interp is not None:
             worker.command(QUIT)
             try:
@@ -537,13 +548,18 @@ class InterpreterBackend(Backend):
             except Exception as exc:  # noqa: BLE001 - not expected: say so, do not hide it
                 print(f"poolwise: could not destroy a worker interpreter: {exc}", file=sys.stderr)
         worker.close_pipes()
-        if self._init_failing:
-            # Its INIT_FAILED frame was on the pipe: once the reader is done with it, the
-            # pool is broken with the initializer's own error.
-            worker.reader.join()
-            if self._broken is None:
-                name = getattr(self.options.initializer, "__qualname__", "initializer")
-                self._break(InitializerFailed(name, "an error that did not reach the pool"))
+        worker.reader.join()  # it reads to the end of the pipe, then stops
+        with worker.lock:
+            lost = list(worker.inflight.values())
+            worker.inflight.clear()
+        error = PoolwiseError("an interpreter worker stopped before this task's outcome")
+        for job in lost:  # not expected (a bug): still, every task gets an outcome
+            job.chunk.fail_rest(lambda _offset: error)
+        if self._init_failing and self._broken is None:
+            # The INIT_FAILED frame broke the pool with the initializer's own error, unless
+            # it never came through.
+            name = getattr(self.options.initializer, "__qualname__", "initializer")
+            self._break(InitializerFailed(name, "an error that did not reach the pool"))
 
     # -- reader thread -------------------------------------------------------------------
 
