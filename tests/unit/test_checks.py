@@ -92,7 +92,7 @@ def test_first_input_that_does_not_fit_the_function() -> None:
 
 
 def test_modes_not_built_yet_say_what_is_available() -> None:
-    for mode in ("interpreters", "async", "dask"):
+    for mode in ("interpreters", "async"):
         with pytest.raises(poolwise.BackendUnavailable, match="not available") as info:
             poolwise.Pool(mode)  # type: ignore[arg-type]
         assert info.value.mode == mode
