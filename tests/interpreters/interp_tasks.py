@@ -99,3 +99,17 @@ def stuck_at(pair: tuple[int, int]) -> int:
 def write_first(value: Any) -> None:
     """Write 7 into the first byte of ``value`` (a writable shared buffer)."""
     value[0] = 7
+
+
+def flaky(folder: str, x: int, how: str = "raise") -> int:
+    """Fail the first run for ``x`` (raise, or spin forever), then return x; every run
+    appends a line to ``folder/x``, so the test counts runs across interpreters."""
+    log = Path(folder) / str(x)
+    with open(log, "a") as f:
+        f.write("run\n")
+    if log.read_text().count("run") == 1:
+        if how == "spin":
+            while True:
+                pass
+        raise ConnectionError(f"flaky failure of {x}")
+    return x

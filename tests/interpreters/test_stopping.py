@@ -18,7 +18,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from interp_tasks import announce_then_read, announce_then_spin, spin_on, stuck_at, where
+from interp_tasks import (
+    announce_then_read,
+    announce_then_spin,
+    flaky,
+    spin_on,
+    stuck_at,
+    where,
+)
 from support import wait_until
 
 import poolwise
@@ -212,3 +219,19 @@ def test_ctrl_c_reaches_the_caller_within_a_second_and_the_program_ends(
     assert "Fatal" not in err
     interrupted = float(out.split()[1])
     assert interrupted - sent <= 1.0  # the contract: within a second
+
+
+def _runs(folder: Path, x: int) -> int:
+    return (folder / str(x)).read_text().count("run")
+
+
+def test_a_task_that_raised_or_timed_out_runs_again(tmp_path: Path) -> None:
+    with poolwise.Pool("interpreters", 2, timeout=0.3, retries=1) as pool:
+        raised = pool.map(flaky, [str(tmp_path)] * 4, range(4), chunksize=1)
+        timed_out = pool.submit(flaky, str(tmp_path), 9, "spin").result(timeout=60)
+        report = pool.report()
+    assert raised == [0, 1, 2, 3]
+    assert timed_out == 9
+    assert [_runs(tmp_path, x) for x in (0, 1, 2, 3, 9)] == [2] * 5
+    assert report.tasks_retried == 5
+    assert report.backend["tasks_timed_out"] == 1
