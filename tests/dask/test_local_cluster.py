@@ -318,3 +318,48 @@ def test_functions_defined_in_main_travel_by_value(tmp_path: Path) -> None:
     )
     assert done.stdout.strip() == "[0, 1, 8, 27, 64]", done.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["program.py"]  # no scratch space left
+
+
+def test_sigterm_closes_the_cluster_and_removes_its_scratch_folder(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            import poolwise
+
+            def block(_):
+                while True:
+                    time.sleep(1)
+
+            if __name__ == "__main__":
+                with poolwise.Pool("dask", 1) as pool:
+                    future = pool.submit(block, 0)
+                    while not future.running():
+                        time.sleep(0.01)
+                    print("ready", flush=True)
+                    future.result()
+            """
+        )
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        cwd=tmp_path,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        workers = [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 143, err
+    wait_until(lambda: not any(psutil.pid_exists(p) for p in workers), what="workers gone")
+    assert [p.name for p in tmp_path.iterdir()] == ["program.py"]  # no scratch folder left
