@@ -132,3 +132,47 @@ def count_and_fail(path: str) -> None:
     with open(path, "a") as log:
         log.write("init\n")
     raise RuntimeError("no database here")
+
+
+def _boom(*args: object) -> None:
+    raise RuntimeError("boom in __setstate__/reduce")
+
+
+class FailsToUnpickle:
+    """Pickles fine; raises when unpickled (in the worker, or back in the parent)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_boom, ())
+
+
+class ExitsWhenUnpickled:
+    """Unpickling it ends the process: os._exit inside the worker."""
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return (os._exit, (5,))
+
+
+class FailsToPickle:
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise RuntimeError("refuses to pickle")
+
+
+def give(value: object) -> object:
+    """Return what it was given (used to send a bad value back)."""
+    return value
+
+
+def make(kind: str) -> object:
+    """Build a bad value inside the worker and return it."""
+    return {"fails_to_unpickle": FailsToUnpickle, "fails_to_pickle": FailsToPickle}[kind]()
+
+
+class ErrorFailingToUnpickle(Exception):
+    """Pickles in the worker; unpickling it in the parent raises."""
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_boom, ())
+
+
+def raise_bad_error(_: object) -> None:
+    raise ErrorFailingToUnpickle("cannot come back")

@@ -13,20 +13,26 @@ import sys
 import textwrap
 import threading
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 from dask_support import local_workers
 from dask_tasks import (
     CustomError,
+    ExitsWhenUnpickled,
+    FailsToPickle,
+    FailsToUnpickle,
     announce_and_block,
     count_and_fail,
     exit_on,
     fail_on,
     flaky,
+    give,
     hold,
+    make,
     pid,
+    raise_bad_error,
     raise_custom,
     record,
     record_or_spin,
@@ -43,7 +49,7 @@ import poolwise
 from poolwise.outcomes import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
@@ -241,6 +247,24 @@ def test_unpicklable_later_input_and_result_are_those_tasks_outcomes(
     assert [next(values), next(values)] == [0, 1]
     with pytest.raises(poolwise.NotPicklable, match=r"result of task #2"):
         next(values)
+
+
+def test_a_bad_value_on_any_leg_of_the_trip_is_that_task_s_outcome(pool: poolwise.Pool) -> None:
+    # As tests/faults/test_crash_cases.py does for process workers; the pool works on.
+    cases: list[tuple[str, Callable[..., Any], object, type[BaseException]]] = [
+        ("argument fails to pickle here", give, FailsToPickle(), poolwise.NotPicklable),
+        ("argument fails to unpickle there", give, FailsToUnpickle(), poolwise.NotPicklable),
+        ("argument ends the worker", give, ExitsWhenUnpickled(), poolwise.WorkerCrashed),
+        ("result fails to pickle there", make, "fails_to_pickle", poolwise.NotPicklable),
+        ("result fails to unpickle here", make, "fails_to_unpickle", poolwise.NotPicklable),
+        ("exception fails to unpickle here", raise_bad_error, 1, poolwise.RemoteError),
+    ]
+    for leg, fn, argument, expected in cases:
+        error = pool.submit(fn, argument).exception(timeout=60)
+        assert isinstance(error, expected), (leg, error)
+        assert pool.map(give, range(6), chunksize=2) == list(range(6)), leg
+    with pytest.raises(poolwise.NotPicklable, match=r"inputs #0 to #1: RuntimeError"):
+        pool.map(give, [1, FailsToUnpickle()], chunksize=2)
 
 
 def test_initializer_runs_once_per_worker_before_its_tasks(tmp_path: Path) -> None:

@@ -110,28 +110,37 @@ def run_chunk(
     results = _Results(spec.start)
     try:
         fn = _function(spec.pool, spec.token, fn_bytes)
+    except Exception as exc:  # noqa: BLE001 - the chunk's outcome, whatever it is
+        # e.g. a module the worker cannot import: every task of the chunk gets that
+        return _unloadable(spec, results, "fn", exc)
+    try:
         tasks: Sequence[Any] = loads(data, [memoryview(b) for b in buffers] or None)
     except Exception as exc:  # noqa: BLE001 - the chunk's outcome, whatever it is
-        # Unpickling raised here (a module the worker cannot import, an argument whose
-        # unpickling fails): every task of the chunk gets that as its outcome.
-        error = NotPicklable(
-            "the function or inputs of this chunk",
-            type(exc).__qualname__,
-            f"unpickling in the Dask worker: {exc}",
-        )
-        count = spec.size - spec.start
-        results.flush(spec.start, [None] * count, dict.fromkeys(range(count), error), 0, 0)
-        return results.packed(spec.first_index, None, 0)
+        # An argument whose unpickling raises here: every task of the chunk gets that as
+        # its outcome (which one is at fault cannot be told from one pickle).
+        where = "the inputs"
+        if spec.first_index >= 0:
+            first, last = spec.first_index + spec.start, spec.first_index + spec.size - 1
+            where = f"inputs #{first} to #{last}"
+        return _unloadable(spec, results, where, exc)
     if spec.has_unsent:
         fn = call_unless_unsent(fn)
     if spec.timeout is None:
         run_tasks(fn, tasks, results.flush, start=spec.start, unary=spec.unary)
         return results.packed(spec.first_index, None, 0)
-    first = None if spec.first_index < 0 else spec.first_index
-    chunk = Chunk(fn, tasks, first, _NoSink(), unary=spec.unary, timeout=spec.timeout)
+    index = None if spec.first_index < 0 else spec.first_index
+    chunk = Chunk(fn, tasks, index, _NoSink(), unary=spec.unary, timeout=spec.timeout)
     run = _TimedRun(chunk, spec.start, results)
     run.run()
     return results.packed(spec.first_index, run.resume_at, run.timed_out)
+
+
+def _unloadable(spec: Spec, results: _Results, where: str, exc: Exception) -> bytes:
+    """Every task of the chunk gets ``NotPicklable``: ``where`` would not unpickle here."""
+    error = NotPicklable(where, type(exc).__qualname__, f"unpickling in the Dask worker: {exc}")
+    count = spec.size - spec.start
+    results.flush(spec.start, [None] * count, dict.fromkeys(range(count), error), 0.0, 0.0)
+    return results.packed(spec.first_index, None, 0)
 
 
 def _initialize(pool: str, init: bytes) -> ExceptionPayload | None:
