@@ -311,6 +311,8 @@ class DaskBackend(Backend):
     def _connect(self) -> _Client:
         import distributed
 
+        _terminate_all_at_exit()
+
         address = self.options.address
         if address is not None:
             try:
@@ -639,7 +641,11 @@ class DaskBackend(Backend):
     # -- stopping ------------------------------------------------------------------------
 
     def _teardown(self, *, kill: bool, futures: list[_Future] | None = None) -> None:
-        """Close the client and our cluster (killing its workers first if ``kill``)."""
+        """Close the client, then our cluster (killing its workers first if ``kill``).
+
+        The client goes first: its scheduler then forgets the pool's keys, so killing
+        the workers neither re-runs nor fails (and logs) a chunk of ours.
+        """
         with self._lock:
             first, self._tearing_down = not self._tearing_down, True
         if not first:
@@ -653,11 +659,11 @@ class DaskBackend(Backend):
             if client is not None and futures:
                 with contextlib.suppress(Exception):
                     client.cancel(futures, force=True)
-            if cluster is not None and kill:
-                _kill_workers(cluster)
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
+            if cluster is not None and kill:
+                _kill_workers(cluster)
             if cluster is not None:
                 with contextlib.suppress(Exception):
                     cluster.close()
@@ -724,9 +730,23 @@ def _kill_workers(cluster: _Cluster) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-@atexit.register
 def _terminate_all() -> None:
     """At interpreter exit, stop every pool's cluster and remove its scratch folder."""
     for backend in list(_LIVE):
         with contextlib.suppress(Exception):
             backend.terminate()
+
+
+_exit_hook_lock = threading.Lock()
+_exit_hook = False
+
+
+def _terminate_all_at_exit() -> None:
+    """Register ``_terminate_all`` once, after ``distributed`` is imported: exit handlers
+    run last registered first, so ours closes our clients before distributed closes its
+    clusters (which would log the loss of chunks our pools had not released yet)."""
+    global _exit_hook
+    with _exit_hook_lock:
+        if not _exit_hook:
+            atexit.register(_terminate_all)
+            _exit_hook = True
