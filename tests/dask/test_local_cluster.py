@@ -344,7 +344,10 @@ def test_functions_defined_in_main_travel_by_value(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["program.py"]  # no scratch space left
 
 
-def test_sigterm_closes_the_cluster_and_removes_its_scratch_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "returncode"), [(signal.SIGINT, -2), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_closes_the_cluster_and_removes_its_scratch_folder(
+    tmp_path: Path, signum: int, returncode: int
+) -> None:
     script = tmp_path / "program.py"
     script.write_text(
         textwrap.dedent(
@@ -378,12 +381,12 @@ def test_sigterm_closes_the_cluster_and_removes_its_scratch_folder(tmp_path: Pat
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         workers = [p.pid for p in psutil.Process(child.pid).children(recursive=True)]
-        child.send_signal(signal.SIGTERM)
+        child.send_signal(signum)  # SIGINT: as Ctrl-C, which unwinds the with-block
         _, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.communicate()
-    assert child.returncode == 143, err
+    assert child.returncode == returncode, err
     wait_until(lambda: not any(psutil.pid_exists(p) for p in workers), what="workers gone")
     assert [p.name for p in tmp_path.iterdir()] == ["program.py"]  # no scratch folder left
