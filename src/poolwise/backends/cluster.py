@@ -46,10 +46,18 @@ Policy that Dask does not give and poolwise promises, and how:
   the futures are cancelled, which drops queued chunks but cannot stop a chunk that is
   running on a worker: it runs to its end and its result is discarded.
 
+* *Ctrl-C, SIGTERM, exit.* Ctrl-C reaches the caller as with the other modes and the
+  pool's ``with`` block terminates it. While our own cluster runs, SIGTERM unwinds the
+  same way (``_signals.py``), and a pool left open is terminated at interpreter exit,
+  before distributed's own exit handler runs. The workers of our cluster also exit when
+  this process is killed outright (Dask watches their parent); only the scratch folder
+  is then left behind.
+
 Like Dask itself, worker processes start by ``spawn``: a script that makes a pool must
 guard its top level with ``if __name__ == "__main__":``. Workers of a cluster at
 ``address`` need poolwise (and whatever modules the tasks import) installed; functions
-defined in ``__main__`` travel by value.
+defined in ``__main__`` travel by value. ``poolwise.share()`` works with our own cluster
+and any worker on this machine (it maps ``/dev/shm``), not with workers elsewhere.
 """
 
 from __future__ import annotations
