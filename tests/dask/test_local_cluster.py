@@ -79,15 +79,15 @@ class Counted:
 def test_results_in_input_order_from_worker_processes(pool: poolwise.Pool) -> None:
     assert pool.workers == 2
     assert pool.map(square, range(300)) == [x * x for x in range(300)]
+    # chunks travel as Dask tasks: one task per worker until measured, then chunks of at
+    # most 300 / (4 per worker * 2 workers) tasks, so about ten Dask tasks, not 300
+    assert pool.report().backend["dask_tasks_submitted"] <= 20
     assert sorted(pool.imap_unordered(square, range(50))) == [x * x for x in range(50)]
     assert pool.starmap(pow, [(2, 3), (3, 2)]) == [8, 9]
     pids = set(pool.map(pid, range(40), chunksize=1))
     assert os.getpid() not in pids
     assert pids <= {p.pid for p in local_workers()}
-    report = pool.report()
-    assert report.mode == "dask"
-    # chunks travel as Dask tasks: fewer of them than tasks
-    assert 0 < report.backend["dask_tasks_submitted"] < 300 + 50 + 2 + 40
+    assert pool.report().mode == "dask"
 
 
 def test_lambdas_and_closures_travel_by_value(pool: poolwise.Pool) -> None:
