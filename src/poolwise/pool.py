@@ -62,7 +62,10 @@ class Pool:
             results = pool.map(fn, inputs)
 
     Args:
-        mode: where tasks run: ``"serial"``, ``"threads"`` or ``"processes"``.
+        mode: where tasks run: ``"auto"`` (measure, then choose), ``"serial"``,
+            ``"threads"``, ``"processes"``, ``"interpreters"`` (Python 3.13+: one
+            subinterpreter per worker, each with its own GIL), ``"async"`` (``async def``
+            functions) or ``"dask"`` (a Dask cluster).
         workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
         timeout: per-task limit in seconds.
         retries: how many more times to run a task that failed (raised, crashed its
@@ -164,7 +167,7 @@ class Pool:
                 f"mode='async' runs async def functions and {getattr(fn, '__name__', fn)!r} "
                 "is a plain one: use mode='threads' (or 'auto') for it"
             )
-        if backend.mode != "processes" and _holds_shared((args, kwargs)):
+        if not backend.unpickles_shared and _holds_shared((args, kwargs)):
             fn = _with_shared_values(fn)
         sink = FutureSink(future, self._stats, backend, self._policy)
         backend.submit(Chunk(fn, [(args, kwargs)], None, sink, timeout=self._timeout))
@@ -478,7 +481,7 @@ class Pool:
             )
             return MapRun(
                 backend,
-                fn if mode == "processes" else in_process,
+                fn if backend.unpickles_shared else in_process,
                 inputs,
                 chunker,
                 stats,

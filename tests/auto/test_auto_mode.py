@@ -72,9 +72,11 @@ def test_submit_under_auto_runs_on_threads() -> None:
         assert pool.submit(identity, 5).result(timeout=30) == 5
 
 
-def test_async_functions_are_refused_with_the_way_out() -> None:
+def test_async_functions_go_to_the_async_mode_unmeasured() -> None:
     async def fetch(x: int) -> int:
         return x
 
-    with pytest.raises(TypeError, match="async def function: it needs mode='async'"):
-        poolwise.map(fetch, [1])
+    results, report = poolwise.map(fetch, [1, 2], report=True)
+    assert results == [1, 2]
+    assert report.mode == "async"
+    assert "async def function" in report.reasons[1]

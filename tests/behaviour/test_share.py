@@ -64,21 +64,8 @@ def test_a_read_only_share_refuses_writes(pool: poolwise.Pool) -> None:
         pool.submit(write_first, shared, 1).result(timeout=60)
 
 
-def test_threads_and_serial_get_the_value_itself(
-    pool: poolwise.Pool, request: pytest.FixtureRequest
-) -> None:
-    if pool.mode in ("dask", "interpreters"):
-        # Pending in pool.py: it wraps fn in _with_shared_values for every mode but
-        # processes, and functools.wraps(bytes) copies bytes' classmethods into the wrapper,
-        # which cannot be pickled. Dask and interpreter workers unpickle a Shared as its
-        # value, as processes do.
-        request.applymarker(
-            pytest.mark.xfail(
-                raises=poolwise.NotPicklable,
-                strict=True,
-                reason=f"pool.py must pass fn unwrapped to mode={pool.mode!r}, as to processes",
-            )
-        )
+def test_every_mode_hands_tasks_the_value(pool: poolwise.Pool) -> None:
+    # threads and serial get Shared.value; the others unpickle the Shared as its value
     with poolwise.share(b"xyz") as shared:
         assert pool.map(kind_of, [shared, shared]) == ["memoryview", "memoryview"]
         assert pool.map(bytes, [shared]) == [b"xyz"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -91,12 +92,12 @@ def test_first_input_that_does_not_fit_the_function() -> None:
         poolwise.map(two, [1, 2], mode="serial")
 
 
-def test_modes_not_built_yet_say_what_is_available() -> None:
-    for mode in ("interpreters", "async"):
-        with pytest.raises(poolwise.BackendUnavailable, match="not available") as info:
-            poolwise.Pool(mode)  # type: ignore[arg-type]
-        assert info.value.mode == mode
-        assert "mode=" in info.value.how
+@pytest.mark.skipif(sys.version_info >= (3, 13), reason="interpreters run on 3.13+")
+def test_interpreters_before_3_13_say_which_python_has_them() -> None:
+    with pytest.raises(poolwise.BackendUnavailable) as info:
+        poolwise.Pool("interpreters")
+    assert info.value.mode == "interpreters"
+    assert "3.13" in str(info.value)
 
 
 def test_progress_takes_true_false_or_always() -> None:

@@ -162,6 +162,9 @@ class Backend(abc.ABC):
     #: Whether ``submit`` runs the chunk before it returns (serial): a map run then reads
     #: no inputs ahead, since nothing could run them sooner.
     runs_on_submit: ClassVar[bool] = False
+    #: Whether tasks reach workers pickled, so a ``Shared`` argument arrives as its value
+    #: (processes, interpreters, Dask); otherwise the pool hands tasks the value itself.
+    unpickles_shared: ClassVar[bool] = False
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         self.workers = workers

@@ -330,6 +330,7 @@ class InterpreterBackend(Backend):
     """Runs chunks in subinterpreters of this process, one per worker thread."""
 
     mode: ClassVar[str] = "interpreters"
+    unpickles_shared: ClassVar[bool] = True
     #: Measured on 2 cores (3.13.0): submit(int) answers in ~120 us against ~35 us on
     #: threads and ~210 us on processes (pickle, an exec into the interpreter, ~20 us of
     #: it, unpickle there, a frame back through the pipe, unpickle here).

@@ -79,6 +79,7 @@ class ProcessBackend(Backend):
     """Runs chunks in worker processes that it starts, feeds, watches and replaces."""
 
     mode: ClassVar[str] = "processes"
+    unpickles_shared: ClassVar[bool] = True
     #: Measured on 2 cores: a chunk's round trip (pickle, two pipe writes, unpickle) is
     #: about 100-300 us.
     chunk_overhead: ClassVar[float] = 3e-4
