@@ -210,6 +210,7 @@ class DaskBackend(Backend):
     """Runs each chunk as one Dask task, at most ``workers`` of them in Dask at once."""
 
     mode: ClassVar[str] = "dask"
+    unpickles_shared: ClassVar[bool] = True
     #: Measured on 2 cores with a LocalCluster: a chunk of one tiny task takes ~11 ms
     #: through this backend (client.submit to Dask's done callback ~8.6 ms, fetching the
     #: result ~1.8 ms), so chunks are sized to about a second of work each (capped by the
