@@ -30,7 +30,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _modes() -> dict[str, str]:
     """Each mode and whether it can run here."""
-    states = {"auto": "available: measures the first tasks, then serial, threads or processes"}
+    states = {
+        "auto": "available: measures the first tasks, then serial, threads or processes "
+        "(async def functions: async)"
+    }
     for mode in MODES:
         if mode == "auto":
             continue
