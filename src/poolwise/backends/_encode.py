@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pickle
     from collections.abc import Callable
 
+    from .._types import Task
     from .base import Chunk
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "FunctionCache",
     "Job",
     "call_unless_unsent",
+    "check_sendable",
     "pack_result",
     "pickle_tasks",
 ]
@@ -84,6 +86,17 @@ class FunctionCache:
         with self._lock:
             tokens, self._forgotten = self._forgotten, []
         return tokens
+
+
+def check_sendable(functions: FunctionCache, fn: Callable[..., Any], first: Task | None) -> None:
+    """Raise ``NotPicklable`` now, before any work, if ``fn`` or the first task cannot be
+    pickled (every backend whose workers unpickle their tasks checks this way)."""
+    functions.token_for(fn)
+    if first is not None:
+        args, kwargs = first
+        dumps_or_raise(args, "input #0 args")
+        if kwargs:
+            dumps_or_raise(kwargs, "input #0 kwargs")
 
 
 def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool, list[pickle.PickleBuffer]]:

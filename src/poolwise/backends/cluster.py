@@ -88,7 +88,7 @@ from ..errors import (
 from ..system import cpus
 from ..transport import BIG_BUFFER, dumps_or_raise, load_exception, loads
 from ._dask_task import Outcome, Spec, run_chunk
-from ._encode import FunctionCache, pickle_tasks
+from ._encode import FunctionCache, check_sendable, pickle_tasks
 from ._signals import hold_sigterm, release_sigterm
 from .base import Backend, Chunk, WorkerOptions
 
@@ -277,12 +277,7 @@ class DaskBackend(Backend):
     # -- caller side -------------------------------------------------------------------
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        self._functions.token_for(fn)
-        if first is not None:
-            args, kwargs = first
-            dumps_or_raise(args, "input #0 args")
-            if kwargs:
-                dumps_or_raise(kwargs, "input #0 kwargs")
+        check_sendable(self._functions, fn, first)
 
     def submit(self, chunk: Chunk) -> None:
         self._raise_if_unusable()

@@ -68,7 +68,7 @@ from ..errors import (
 )
 from ..transport import dumps_or_raise, load_exception, loads
 from . import _frames
-from ._encode import FN_CACHE_SIZE, FunctionCache, pickle_tasks
+from ._encode import FN_CACHE_SIZE, FunctionCache, check_sendable, pickle_tasks
 from ._interp_worker import QUIT, TERMINATE
 from .base import Backend, Chunk, WorkerOptions
 
@@ -369,12 +369,7 @@ class InterpreterBackend(Backend):
     # -- caller side -------------------------------------------------------------------
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        self._functions.token_for(fn)
-        if first is not None:
-            args, kwargs = first
-            dumps_or_raise(args, "input #0 args")
-            if kwargs:
-                dumps_or_raise(kwargs, "input #0 kwargs")
+        check_sendable(self._functions, fn, first)
 
     def submit(self, chunk: Chunk) -> None:
         self._raise_if_unusable()

@@ -49,7 +49,7 @@ from ..system import default_start_method
 from ..transport import dumps_or_raise, load_exception, loads
 from . import _frames
 from ._buffers import BufferStore, describe
-from ._encode import FunctionCache, Job, pickle_tasks
+from ._encode import FunctionCache, Job, check_sendable, pickle_tasks
 from ._handle import WorkerHandle
 from ._popen import preload_worker_module, worker_process_class
 from ._signals import hold_sigterm, release_sigterm
@@ -133,12 +133,7 @@ class ProcessBackend(Backend):
     # -- caller side -------------------------------------------------------------------
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        self._functions.token_for(fn)
-        if first is not None:
-            args, kwargs = first
-            dumps_or_raise(args, "input #0 args")
-            if kwargs:
-                dumps_or_raise(kwargs, "input #0 kwargs")
+        check_sendable(self._functions, fn, first)
 
     def submit(self, chunk: Chunk) -> None:
         self._raise_if_unusable()
