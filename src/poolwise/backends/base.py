@@ -15,14 +15,30 @@ from __future__ import annotations
 
 import abc
 import inspect
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+import queue
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from .._types import Task
 
-__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions", "is_async_callable"]
+__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions", "drain", "is_async_callable"]
+
+T = TypeVar("T")
+
+
+def drain(waiting: queue.SimpleQueue[T | None]) -> list[T]:
+    """Everything queued now, without the ``None`` stop markers (a backend shutting down
+    takes back the work its workers have not started)."""
+    items: list[T] = []
+    while True:
+        try:
+            item = waiting.get_nowait()
+        except queue.Empty:
+            return items
+        if item is not None:
+            items.append(item)
 
 
 def is_async_callable(fn: object) -> bool:

@@ -70,7 +70,7 @@ from ..transport import dumps_or_raise, load_exception, loads
 from . import _frames
 from ._encode import FN_CACHE_SIZE, FunctionCache, check_sendable, pickle_tasks
 from ._interp_worker import QUIT, TERMINATE
-from .base import Backend, Chunk, WorkerOptions
+from .base import Backend, Chunk, WorkerOptions, drain
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -654,18 +654,8 @@ class InterpreterBackend(Backend):
             if self._broken is None:
                 self._broken = error
             self._closed = True
-        for job, _start in self._drain():
+        for job, _start in drain(self._queue):
             job.chunk.fail_rest(lambda _offset: error)
-
-    def _drain(self) -> list[_Item]:
-        items: list[_Item] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return items
-            if item is not None:
-                items.append(item)
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -674,7 +664,7 @@ class InterpreterBackend(Backend):
             self._closed = True
             workers = list(self._workers)
         if cancel_pending:
-            for job, start in self._drain():
+            for job, start in drain(self._queue):
                 if start == 0:
                     job.chunk.cancel()
                 else:  # the rest of a chunk whose task timed out: it had begun

@@ -21,7 +21,7 @@ from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from ._init import run_initializer
 from ._interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
 from ._run import run_tasks
-from .base import Backend, Chunk, WorkerOptions
+from .base import Backend, Chunk, WorkerOptions, drain
 
 __all__ = ["ThreadBackend"]
 
@@ -163,25 +163,15 @@ class ThreadBackend(Backend):
         with self._lock:
             self._init_error = exc
             self._closed = True
-        for chunk, _ in self._drain():
+        for chunk, _ in drain(self._queue):
             chunk.fail_rest(lambda _offset: exc)
-
-    def _drain(self) -> list[_Item]:
-        items: list[_Item] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return items
-            if item is not None:
-                items.append(item)
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         with self._lock:
             self._closed = True
             workers = list(self._workers)
         if cancel_pending:
-            for chunk, start in self._drain():
+            for chunk, start in drain(self._queue):
                 if start == 0:
                     chunk.cancel()
                 else:  # the rest of a chunk whose task timed out: it had begun
