@@ -28,6 +28,7 @@ from .profiling import (
     SCALING_MIN_TASK,
     probe_figures,
     scaling_round_size,
+    thread_scaling,
 )
 from .system import gil_enabled
 
@@ -266,14 +267,14 @@ class AutoRun:
                     1,
                     shared,
                 )
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 scaled, error = _drain(run)
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
                 yield scaled
                 if error is not None:
                     raise error
                 taken += len(second)
-                scaling = (len(second) / seconds) * per_task if seconds > 0 else None
+                scaling = thread_scaling(len(second), seconds, cpu, per_task, share)
             else:  # too few to measure: they join the rest
                 self._tasks = itertools.chain(second, self._tasks)
 

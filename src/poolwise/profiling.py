@@ -40,6 +40,7 @@ __all__ = [
     "probe_figures",
     "profile",
     "scaling_round_size",
+    "thread_scaling",
 ]
 
 #: Tasks timed one by one on the calling thread (a guess: enough to average out one
@@ -120,8 +121,27 @@ def _timed_serially(
     return walls, cpu, results
 
 
-def _timed_on_threads(fn: Callable[[Any], Any], inputs: list[Any], threads: int) -> float:
-    """Wall seconds to run ``inputs`` on ``threads`` threads, each task exactly once."""
+def thread_scaling(
+    tasks: int, seconds: float, cpu_seconds: float, per_task: float, cpu_share: float
+) -> float | None:
+    """How many times one thread's rate ``tasks`` ran at in ``seconds`` on several threads.
+
+    The rate alone over-states it when the one-thread baseline ran slow (a busy machine):
+    the cores the process kept busy (CPU seconds over wall seconds, over the share of a
+    task spent on the CPU) bound it, since work that holds the GIL keeps one core busy
+    however many threads wait for it.
+    """
+    if seconds <= 0:
+        return None
+    by_rate = (tasks / seconds) * per_task
+    by_cores = cpu_seconds / seconds / max(cpu_share, 1e-9)
+    return min(by_rate, by_cores)
+
+
+def _timed_on_threads(
+    fn: Callable[[Any], Any], inputs: list[Any], threads: int
+) -> tuple[float, float]:
+    """Wall and process CPU seconds to run ``inputs`` on ``threads`` threads, each once."""
     lock = threading.Lock()
     queue = list(reversed(inputs))
     errors: list[BaseException] = []
@@ -143,10 +163,10 @@ def _timed_on_threads(fn: Callable[[Any], Any], inputs: list[Any], threads: int)
     for worker in workers:
         worker.start()
     start.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.join()
-    return time.perf_counter() - began
+    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def _pickle_seconds(obj: object) -> tuple[float, int]:
@@ -234,9 +254,9 @@ def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
     scaling_inputs = sample[ran : ran + wanted]
     if usable > 1 and len(scaling_inputs) >= usable and per_task >= SCALING_MIN_TASK:
         threads = min(usable, len(scaling_inputs))
-        seconds = _timed_on_threads(fn, scaling_inputs, threads)
+        seconds, cpu_seconds = _timed_on_threads(fn, scaling_inputs, threads)
         ran += len(scaling_inputs)
-        scaling = (len(scaling_inputs) / seconds) / (1.0 / per_task) if seconds > 0 else None
+        scaling = thread_scaling(len(scaling_inputs), seconds, cpu_seconds, per_task, share)
 
     figures = probe_figures(
         fn, first[0], results[0], len(first), per_task, share, scaling, threads, len(sample)

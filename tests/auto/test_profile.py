@@ -122,3 +122,15 @@ def test_bad_arguments() -> None:
         poolwise.profile(42, [1])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sample_inputs is empty"):
         poolwise.profile(identity, [])
+
+
+def test_scaling_is_bounded_by_the_cores_the_threads_kept_busy() -> None:
+    from poolwise.profiling import thread_scaling
+
+    # 4 tasks of 50 ms in 0.1 s: twice one thread's rate, if the baseline was right...
+    assert thread_scaling(4, 0.1, cpu_seconds=0.2, per_task=0.05, cpu_share=1.0) == 2.0
+    # ...but one core busy means the GIL held them: the baseline ran slow
+    assert thread_scaling(4, 0.1, cpu_seconds=0.1, per_task=0.05, cpu_share=1.0) == 1.0
+    # half of each task waits: one busy core is two threads' worth
+    assert thread_scaling(4, 0.1, cpu_seconds=0.1, per_task=0.05, cpu_share=0.5) == 2.0
+    assert thread_scaling(4, 0.0, cpu_seconds=0.0, per_task=0.05, cpu_share=1.0) is None
