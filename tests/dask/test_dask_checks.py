@@ -13,7 +13,7 @@ from dask_tasks import pid
 
 import poolwise
 from poolwise.backends import backend_class
-from poolwise.backends.cluster import require_distributed
+from poolwise.backends.dask import require_distributed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,7 +46,7 @@ def test_without_distributed_the_mode_says_how_to_get_it(monkeypatch: pytest.Mon
 
 def test_importing_poolwise_does_not_import_dask() -> None:
     code = (
-        "import sys, poolwise, poolwise.backends.cluster; "
+        "import sys, poolwise, poolwise.backends.dask; "
         "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -125,8 +125,8 @@ def test_terminate_stops_threads_running_python_code() -> None:
 def test_a_chunk_is_published_with_its_own_start_time() -> None:
     # A worker's slot still holds its previous task (or zeros): a new chunk's id must never
     # pair with that old start time, or the parent kills a task that just began.
-    from poolwise.backends import _worker
-    from poolwise.backends._handle import WorkerHandle
+    from poolwise.backends.child import process_worker as _worker
+    from poolwise.backends.processes.handle import WorkerHandle
 
     state = memoryview(bytearray(8 * _worker.STATE_SIZE)).cast("d")
     state[_worker.STATE_CHUNK], state[_worker.STATE_POSITION] = -1, 7

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from poolwise.backends import _run
+from poolwise.backends.child import run as _run
 
 
 class FakeClock:

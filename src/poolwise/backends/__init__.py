@@ -37,7 +37,7 @@ def backend_class(mode: str) -> type[Backend]:
 
         return AsyncBackend
     if mode == "dask":
-        from .cluster import DaskBackend, require_distributed
+        from .dask import DaskBackend, require_distributed
 
         require_distributed()
         return DaskBackend

@@ -21,8 +21,8 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
-from ._init import run_initializer
 from .base import Backend, Chunk, WorkerOptions, is_async_callable
+from .initializer import run_initializer
 
 if TYPE_CHECKING:
     from collections.abc import Callable

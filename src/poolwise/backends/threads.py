@@ -18,10 +18,10 @@ import time
 from typing import ClassVar
 
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
-from ._init import run_initializer
-from ._interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
-from ._run import run_tasks
 from .base import Backend, Chunk, WorkerOptions, drain
+from .child.interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
+from .child.run import run_tasks
+from .initializer import run_initializer
 
 __all__ = ["ThreadBackend"]
 

@@ -185,7 +185,7 @@ def _stop_process(process: BaseProcess, conn: Connection) -> None:
 
 def _processes_sweep(method: str, counts: list[int]) -> _Sweep:
     """Summed USS/PSS of 1..max(counts) raw worker processes started with ``method``."""
-    from ..backends._popen import worker_process_class
+    from ..backends.processes.popen import worker_process_class
 
     context: Any = multiprocessing.get_context(method)
     # poolwise's Process classes: multiprocessing's own, except that a spawn child does not

@@ -79,7 +79,7 @@ def worker_process_class(start_method: str) -> type[BaseProcess]:
 
 
 #: Imported by the forkserver before it forks workers (our child-side entry point).
-_WORKER_MODULE = "poolwise.backends._worker"
+_WORKER_MODULE = "poolwise.backends.child.process_worker"
 #: Heavy libraries the forkserver also imports when this process already has: their tasks
 #: will need them (a NumPy array argument is rebuilt by NumPy), and importing NumPy in each
 #: worker costs ~0.1 s of CPU. Only libraries known to be safe to fork after import.

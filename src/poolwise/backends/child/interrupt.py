@@ -18,13 +18,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..errors import TaskTimeout
-from ._run import FLUSH_SECONDS
+from ...errors import TaskTimeout
+from .run import FLUSH_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .base import Chunk
+    from ..base import Chunk
 
 #: ``flush(offset, values, errors, seconds, cpu_seconds)``, as for ``run_tasks``.
 Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]"

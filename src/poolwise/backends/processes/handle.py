@@ -12,7 +12,8 @@ import itertools
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import _frames, _worker
+from ..child import frames as _frames
+from ..child import process_worker as _worker
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

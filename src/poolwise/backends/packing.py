@@ -25,9 +25,8 @@ from ..transport import (
     dumps_apart,
     dumps_or_raise,
     find_unpicklable,
-    pack_exception,
 )
-from . import _frames
+from .child.results import FN_CACHE_SIZE
 
 if TYPE_CHECKING:
     import pickle
@@ -36,18 +35,7 @@ if TYPE_CHECKING:
     from .._types import Task
     from .base import Chunk
 
-__all__ = [
-    "FN_CACHE_SIZE",
-    "FunctionCache",
-    "Job",
-    "call_unless_unsent",
-    "check_sendable",
-    "pack_result",
-    "pickle_tasks",
-]
-
-#: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
-FN_CACHE_SIZE = 64
+__all__ = ["FunctionCache", "Job", "check_sendable", "pickle_tasks"]
 
 
 class FunctionCache:
@@ -166,50 +154,3 @@ class Job:
         self.start = 0
         #: Whether ``chunk.begin()`` was called (it must be, exactly once).
         self.begun = False
-
-
-def call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, except that a task whose (first) argument is an Unsent marker raises."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if args and type(args[0]) is Unsent:
-            raise args[0].error
-        return fn(*args, **kwargs)
-
-    return call
-
-
-def pack_result(
-    offset: int,
-    values: list[Any],
-    errors: dict[int, BaseException] | None,
-    seconds: tuple[float, float],
-    first_index: int,
-) -> bytes:
-    """A RESULT frame's body: ``RESULT_PREFIX`` then pickled (values, packed errors, seconds).
-
-    ``first_index`` is the input index of the chunk's task 0 (-1: none), for naming a result
-    that will not pickle.
-    """
-    prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
-    packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
-    try:
-        return prefix + dumps((values, packed, seconds))
-    except Exception:
-        pass
-    # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
-    for pos, value in enumerate(values):
-        if pos in packed:
-            continue
-        try:
-            dumps(value)
-        except Exception as exc:
-            where = "result" if first_index < 0 else f"result of task #{first_index + offset + pos}"
-            error = NotPicklable(
-                where,
-                f"{type(value).__module__}.{type(value).__qualname__}",
-                f"{type(exc).__name__}: {exc}",
-            )
-            packed[pos] = pack_exception(error)
-            values[pos] = None
-    return prefix + dumps((values, packed, seconds))

@@ -9,7 +9,7 @@ Data flow::
       pending ──at most `workers` Dask ──> scheduler ──> a worker    Dask's done callback
                 tasks at once                process's thread:        puts the future here ┐
                                              run_chunk               <─────────────────────┘
-                                             (_dask_task.py)         fetch the bytes, release
+                                             (child/dask_task.py)       fetch the bytes, release
                                                                      the key, deliver the
                                                                      outcomes, send the rest
                                                                      of a timed-out chunk,
@@ -34,7 +34,7 @@ Policy that Dask does not give and poolwise promises, and how:
   also re-runs a finished chunk whose worker died in the few milliseconds before its
   outcome was fetched (its result is lost); fetched results are released at once.
 * *Timeouts.* A timed chunk runs in its own thread inside the Dask task, under a watchdog
-  in the worker process (``_dask_task.py``): at a task's deadline it gets ``TaskTimeout``,
+  in the worker process (``child/dask_task.py``): at a task's deadline it gets ``TaskTimeout``,
   its thread gets ``StopTask`` (a Python loop stops at once; a call blocked in C stops when
   it returns, its thread abandoned meanwhile) and the Dask task returns at once; the rest
   of the chunk goes out as a new Dask task. So no Dask future needs cancelling at a
@@ -77,7 +77,7 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
-from ..errors import (
+from ...errors import (
     BackendUnavailable,
     InitializerFailed,
     NotPicklable,
@@ -85,17 +85,17 @@ from ..errors import (
     PoolwiseError,
     WorkerCrashed,
 )
-from ..system import cpus
-from ..transport import BIG_BUFFER, dumps_or_raise, load_exception, loads
-from ._dask_task import Outcome, Spec, run_chunk
-from ._encode import FunctionCache, check_sendable, pickle_tasks
-from ._signals import hold_sigterm, release_sigterm
-from .base import Backend, Chunk, WorkerOptions
+from ...system import cpus
+from ...transport import BIG_BUFFER, dumps_or_raise, load_exception, loads
+from ..base import Backend, Chunk, WorkerOptions
+from ..child.dask_task import Outcome, Spec, run_chunk
+from ..packing import FunctionCache, check_sendable, pickle_tasks
+from ..signals import hold_sigterm, release_sigterm
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
 
-    from .._types import Task
+    from ..._types import Task
 
 __all__ = ["DaskBackend", "require_distributed"]
 

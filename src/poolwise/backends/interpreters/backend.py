@@ -3,7 +3,7 @@
     submit: pickle fn (once, cached by token) and tasks ──> SimpleQueue[(job, start)]
                                                               │
     worker thread (one per worker, started on demand) <───────┘
-      creates an isolated interpreter; exec: sys.path, import _interp_worker, initializer
+      creates an isolated interpreter; exec: sys.path, import child.interpreter_worker, init
       per chunk: begin(), then exec("run(chunk)") ─────────> runs inside the interpreter:
                                                              unpickle, run_tasks, flush
     reader thread (one per worker) <── result pipe ──────── RESULT frames every 10 ms
@@ -20,7 +20,7 @@ work runs in parallel. Measured on 2 cores (3.13.0): a bare interpreter starts i
 a worker answers its first task in ~60 ms (it imports cloudpickle and poolwise in its
 interpreter) and adds ~9 MB to this process. The outcomes come back through an OS pipe,
 which the reader blocks on (``_interpqueues`` has no blocking get in 3.13: it would poll).
-The interpreter side is ``_interp_worker.py``; see there how a task past its ``timeout``
+The interpreter side is ``child/interpreter_worker.py``; see there how a task past its ``timeout``
 is stopped (``StopTask`` from a guard thread in the interpreter) and when an interpreter
 is given up on (a task blocked in C) and replaced.
 
@@ -59,23 +59,24 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..errors import (
+from ...errors import (
     BackendUnavailable,
     InitializerFailed,
     NotPicklable,
     PoolClosed,
     PoolwiseError,
 )
-from ..transport import dumps_or_raise, load_exception, loads
-from . import _frames
-from ._encode import FN_CACHE_SIZE, FunctionCache, check_sendable, pickle_tasks
-from ._interp_worker import QUIT, TERMINATE
-from .base import Backend, Chunk, WorkerOptions, drain
+from ...transport import dumps_or_raise, load_exception, loads
+from ..base import Backend, Chunk, WorkerOptions, drain
+from ..child import frames as _frames
+from ..child.interpreter_worker import QUIT, TERMINATE
+from ..child.results import FN_CACHE_SIZE
+from ..packing import FunctionCache, check_sendable, pickle_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._types import Task
+    from ..._types import Task
 
 __all__ = [
     "InterpreterBackend",
@@ -90,7 +91,7 @@ _BOOT = """\
 import sys
 import _interpreters  # receiving a memoryview (a task's big buffer) needs it loaded here
 sys.path[:] = _poolwise_path
-from poolwise.backends import _interp_worker as _poolwise_worker
+from poolwise.backends.child import interpreter_worker as _poolwise_worker
 _poolwise_worker.start(*_poolwise_start)
 """
 _RUN = "_poolwise_worker.run(_poolwise_chunk)"

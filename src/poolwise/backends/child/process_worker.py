@@ -27,11 +27,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotPicklable
-from ..transport import dumps, loads, pack_exception
-from . import _frames, _run
-from ._encode import call_unless_unsent, pack_result
-from ._run import run_tasks
+from ...errors import NotPicklable
+from ...transport import dumps, loads, pack_exception
+from . import frames as _frames
+from . import run as _run
+from .results import call_unless_unsent, pack_result
+from .run import run_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableSequence
@@ -155,8 +156,8 @@ def _run_chunk(
 
 def _mapped_buffers(text: memoryview) -> list[memoryview]:
     """The chunk's big buffers, mapped copy-on-write from the parent's segments."""
-    from ..shared import map_segment
-    from ._buffers import parse
+    from ...shared import map_segment
+    from ..buffers import parse
 
     return [
         memoryview(map_segment(name, size, writable=True, private=True))[:size]

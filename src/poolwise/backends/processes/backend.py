@@ -37,7 +37,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import (
+from ...errors import (
     InitializerFailed,
     NotPicklable,
     PoolClosed,
@@ -45,20 +45,20 @@ from ..errors import (
     TaskTimeout,
     WorkerCrashed,
 )
-from ..system import default_start_method
-from ..transport import dumps_or_raise, load_exception, loads
-from . import _frames
-from ._buffers import BufferStore, describe
-from ._encode import FunctionCache, Job, check_sendable, pickle_tasks
-from ._handle import WorkerHandle
-from ._popen import preload_worker_module, worker_process_class
-from ._signals import hold_sigterm, release_sigterm
-from .base import Backend, Chunk, WorkerOptions
+from ...system import default_start_method
+from ...transport import dumps_or_raise, load_exception, loads
+from ..base import Backend, Chunk, WorkerOptions
+from ..buffers import BufferStore, describe
+from ..child import frames as _frames
+from ..packing import FunctionCache, Job, check_sendable, pickle_tasks
+from ..signals import hold_sigterm, release_sigterm
+from .handle import WorkerHandle
+from .popen import preload_worker_module, worker_process_class
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .._types import Task
+    from ..._types import Task
 
 __all__ = ["ProcessBackend"]
 

@@ -39,13 +39,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotPicklable, TaskTimeout
-from ..transport import dumps, loads, pack_exception
-from . import _frames
-from ._encode import FN_CACHE_SIZE, call_unless_unsent, pack_result
-from ._interrupt import StopTask, TaskWatch, raise_in_thread, run_timed_tasks
-from ._run import run_tasks
-from .base import Chunk
+from ...errors import NotPicklable, TaskTimeout
+from ...transport import dumps, loads, pack_exception
+from ..base import Chunk
+from . import frames as _frames
+from .interrupt import StopTask, TaskWatch, raise_in_thread, run_timed_tasks
+from .results import FN_CACHE_SIZE, call_unless_unsent, pack_result
+from .run import run_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable

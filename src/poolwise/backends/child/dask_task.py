@@ -26,12 +26,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import NotPicklable, TaskTimeout
-from ..transport import ExceptionPayload, dumps, loads, pack_exception, type_name
-from ._encode import call_unless_unsent
-from ._interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
-from ._run import run_tasks
-from .base import Chunk
+from ...errors import NotPicklable, TaskTimeout
+from ...transport import ExceptionPayload, dumps, loads, pack_exception, type_name
+from ..base import Chunk
+from .interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
+from .results import call_unless_unsent
+from .run import run_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
