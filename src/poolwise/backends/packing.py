@@ -14,6 +14,7 @@ a batch of outcomes, with each result that will not pickle turned into its NotPi
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import threading
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from .child.results import FN_CACHE_SIZE
 
 if TYPE_CHECKING:
     import pickle
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from .._types import Task
     from .base import Chunk
@@ -117,40 +118,29 @@ def pickle_tasks(chunk: Chunk) -> tuple[bytes, bool, list[pickle.PickleBuffer]]:
     return data, True, buffers
 
 
+@dataclasses.dataclass(eq=False, slots=True, weakref_slot=True)
 class Job:
-    """A chunk, pickled, waiting for (or held by) a worker."""
+    """A chunk, pickled once, waiting for (or held by) a worker.
 
-    __slots__ = (
-        "__weakref__",
-        "apart",
-        "begun",
-        "chunk",
-        "chunk_id",
-        "data",
-        "fn_bytes",
-        "has_unsent",
-        "start",
-        "token",
-    )
+    The one record of a pickled chunk for process, interpreter and Dask workers; each
+    backend reads the fields it needs.
+    """
 
-    def __init__(
-        self,
-        chunk: Chunk,
-        chunk_id: int,
-        token: int,
-        fn_bytes: bytes,
-        data: bytes,
-        has_unsent: bool,
-    ) -> None:
-        self.chunk = chunk
-        self.chunk_id = chunk_id
-        self.token = token
-        self.fn_bytes = fn_bytes
-        self.data = data
-        self.has_unsent = has_unsent
-        #: The shared-memory segments of its big buffers (``_buffers.describe``), or b"".
-        self.apart = b""
-        #: First task to run: above 0 when the job was requeued after a crash.
-        self.start = 0
-        #: Whether ``chunk.begin()`` was called (it must be, exactly once).
-        self.begun = False
+    chunk: Chunk
+    #: The function's token in the pool's FunctionCache, and its pickled bytes.
+    token: int
+    fn_bytes: bytes
+    #: The tasks, pickled (``pickle_tasks``), and whether some are ``Unsent`` markers.
+    data: bytes
+    has_unsent: bool
+    #: Big buffers kept out of the pickle (protocol 5, out of band).
+    buffers: Sequence[Any] = ()
+    #: processes: the id a worker reports the chunk by.
+    chunk_id: int = 0
+    #: processes: the shared-memory segments holding ``buffers`` (``buffers.describe``).
+    segments: bytes = b""
+    #: First task to run: above 0 when the rest of a chunk is sent again (a crash, a
+    #: timeout).
+    start: int = 0
+    #: Whether ``chunk.begin()`` was called (it must be, exactly once).
+    begun: bool = False

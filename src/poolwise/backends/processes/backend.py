@@ -139,11 +139,11 @@ class ProcessBackend(Backend):
         self._raise_if_unusable()
         token, fn_bytes = self._functions.token_for(chunk.fn)
         data, has_unsent, buffers = pickle_tasks(chunk)
-        job = Job(chunk, next(self._chunk_ids), token, fn_bytes, data, has_unsent)
+        job = Job(chunk, token, fn_bytes, data, has_unsent, chunk_id=next(self._chunk_ids))
         apart = 0
         if buffers:
             placed, keys, _ = self._buffers.place(chunk.sink, buffers)
-            job.apart = describe(placed)
+            job.segments = describe(placed)
             weakref.finalize(job, self._buffers.release, keys)
             apart = sum(size for _, size in placed)
         with self._lock:
@@ -383,11 +383,11 @@ class ProcessBackend(Backend):
             job.has_unsent,
             job.chunk.unary,
             job.chunk.timeout is not None,
-            len(job.apart),
+            len(job.segments),
         )
-        size = len(prefix) + len(job.apart) + len(job.data)
+        size = len(prefix) + len(job.segments) + len(job.data)
         header = _frames.HEADER.pack(_frames.CHUNK, job.chunk_id, size)
-        worker.queue(header, prefix, job.apart, job.data)
+        worker.queue(header, prefix, job.segments, job.data)
         worker.running.append(job)
         if job.chunk.timeout is not None:
             self._timed.add(worker)
