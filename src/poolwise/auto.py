@@ -17,28 +17,32 @@ function skips the probe (the watch still guards it).
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import time
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from .backends import backend_class
 from .decide import IO_CPU_SHARE, Decision, ProbeFigures, decide
-from .profiling import (
-    PROBE_SECONDS,
-    PROBE_TASKS,
-    SCALING_MIN_TASK,
-    probe_figures,
-    scaling_round_size,
-    thread_scaling,
-)
+from .profiling import SCALING_MIN_TASK, probe
 from .system import gil_enabled
+from .units import duration
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterator
+    from collections.abc import Callable, Iterator
 
-    from .outcomes import MapRun, Measured, PoolStats
+    from .options import Inputs
     from .progress import ProgressBar
+    from .runs import RunFactory
+    from .stats import Measured
 
-__all__ = ["DRIFT_FACTOR", "MAX_REPROBES", "AutoRun", "reusable"]
+__all__ = [
+    "DRIFT_FACTOR",
+    "MAX_REPROBES",
+    "AutoRun",
+    "FiguresByFunction",
+    "async_decision",
+    "reusable",
+]
 
 #: The work "changed character" when a stretch of tasks takes this many times more (or
 #: less) CPU time per task than the first stretch after the decision (a guess: wide enough
@@ -113,13 +117,23 @@ class _DriftWatch:
             return None
         return (
             f"after {now.count} tasks on {self._mode}, the CPU time per task went from "
-            f"{_ms(before)} to {_ms(per_task)} (a {high / max(low, 1e-9):.0f}x change, "
+            f"{duration(before)} to {duration(per_task)} (a {high / max(low, 1e-9):.0f}x change, "
             f"over {DRIFT_FACTOR:.0f}x): the work changed, so the next tasks were measured again"
         )
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
+def async_decision(name: str, requested: int | None) -> Decision:
+    """What auto decides for a coroutine function, without measuring: nothing to measure
+    (it waits by construction) and nothing else can await it."""
+    workers = backend_class("async").workers_for(requested, 0)
+    return Decision(
+        "async",
+        workers,
+        [
+            f"{name} is an async def function: it runs on an event loop (mode async), "
+            f"up to {workers} at once; threads or processes could not await it"
+        ],
+    )
 
 
 class AutoRun:
@@ -127,28 +141,21 @@ class AutoRun:
 
     def __init__(
         self,
-        run_on: Callable[..., MapRun],
-        fn: Callable[..., Any],
-        tasks: Iterator[Any],
-        total: int | None,
-        unary: bool,
+        runs: RunFactory,
+        inputs: Inputs,
+        *,
         cpus: int,
         workers: int | None,
-        chunksize: int | None,
-        stats: PoolStats,
         make_bar: Callable[[], ProgressBar | None] | None,
         known: ProbeFigures | None = None,
         remember: Callable[[ProbeFigures], None] | None = None,
     ) -> None:
-        self._run_on = run_on
-        self._fn = fn
-        self._tasks = tasks
-        self._total = total
-        self._unary = unary
+        self._runs = runs
+        self._tasks = inputs.tasks
+        self._total = inputs.total
         self._cpus = cpus
         self._workers = workers
-        self._chunksize = chunksize
-        self.stats = stats
+        self.stats = runs.stats
         self._make_bar = make_bar
         self._known = known
         self._remember = remember
@@ -183,11 +190,18 @@ class AutoRun:
         why_again: str | None = None
         while True:
             if figures is None:
-                probe = yield from self._probe(shared, done)
-                if probe is None:
+                probed = yield from probe(
+                    self._runs,
+                    self._tasks,
+                    total=None if self._total is None else self._total - done,
+                    first_index=done,
+                    cpus=self._cpus,
+                    progress=shared,
+                )
+                if probed is None:
                     return
-                figures, ran = probe
-                done += ran
+                figures, self._tasks = probed.figures, probed.rest
+                done += probed.taken
                 if self._remember is not None and reusable(figures, self._cpus):
                     self._remember(figures)
                 decision = decide(figures, self._cpus, gil_enabled())
@@ -205,8 +219,14 @@ class AutoRun:
 
             remaining = None if self._total is None else max(0, self._total - done)
             workers = self._workers or decision.workers
-            run = self._run_on(
-                decision.mode, workers, self._tasks, remaining, done, self._chunksize, shared
+            run = self._runs.start(
+                decision.mode,
+                workers,
+                self._tasks,
+                total=remaining,
+                first_index=done,
+                chunksize=self._runs.options.chunksize,
+                progress=shared,
             )
             watch = None
             if len(self.decisions) <= MAX_REPROBES:
@@ -222,76 +242,31 @@ class AutoRun:
                 return
             figures = None
 
-    def _probe(
-        self, shared: Callable[[], _SharedBar] | None, first_index: int
-    ) -> Generator[list[Any], None, tuple[ProbeFigures, int] | None]:
-        """Run the probe's tasks, yielding their results; return (figures, inputs taken),
-        or None when the inputs ran out before any task ran."""
-        # 1. The first tasks on this thread, one at a time (a slow one is enough): their
-        # time and CPU time, from the same clocks every run reads (run_tasks).
+
+class FiguresByFunction:
+    """The latest probe figures of the last few functions a pool mapped (bounded: a pool
+    that maps a new lambda per call must not grow)."""
+
+    #: Functions remembered at most.
+    SIZE = 32
+
+    def __init__(self) -> None:
+        self._figures: OrderedDict[Any, ProbeFigures] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, fn: Callable[..., Any]) -> ProbeFigures | None:
         try:
-            head = next(self._tasks)
-        except StopIteration:
+            with self._lock:
+                return self._figures.get(fn)
+        except TypeError:  # an unhashable callable: measured each time
             return None
-        self._tasks = itertools.chain((head,), self._tasks)
-        run = self._run_on("serial", 1, self._tasks, None, first_index, 1, shared)
-        measured = run.measured
-        probed: list[Any] = []
+
+    def put(self, fn: Callable[..., Any], figures: ProbeFigures) -> None:
         try:
-            for batch in run.batches():
-                probed += batch
-                if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
-                    run.stop_taking()
-        except Exception:
-            yield probed
-            raise
-        yield probed
-        tasks = run.taken
-        per_task = measured.seconds / max(1, measured.count)
-        share = min(1.0, measured.cpu_seconds / measured.seconds) if measured.seconds > 0 else 1.0
-
-        # 2. A round on cpus() threads, unless the tasks mostly wait (threads then anyway).
-        scaling: float | None = None
-        taken = tasks
-        left = None if self._total is None else self._total - first_index - taken
-        if self._cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
-            wanted = scaling_round_size(self._cpus, per_task, left)
-            second = list(itertools.islice(self._tasks, wanted))
-            if len(second) >= self._cpus:
-                run = self._run_on(
-                    "threads",
-                    self._cpus,
-                    iter(second),
-                    len(second),
-                    first_index + taken,
-                    1,
-                    shared,
-                )
-                started, cpu = time.perf_counter(), time.process_time()
-                scaled, error = _drain(run)
-                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-                yield scaled
-                if error is not None:
-                    raise error
-                taken += len(second)
-                scaling = thread_scaling(len(second), seconds, cpu, per_task, share)
-            else:  # too few to measure: they join the rest
-                self._tasks = itertools.chain(second, self._tasks)
-
-        item = head if self._unary else head[0]
-        total = None if self._total is None else self._total - first_index
-        figures = probe_figures(
-            self._fn, item, probed[0], tasks, per_task, share, scaling, self._cpus, total
-        )
-        return figures, taken
-
-
-def _drain(run: MapRun) -> tuple[list[Any], BaseException | None]:
-    """The run's results, and the error that stopped it (raised later, in input order)."""
-    results: list[Any] = []
-    try:
-        for batch in run.batches():
-            results.extend(batch)
-    except Exception as exc:  # noqa: BLE001 - raised by the caller after the results before it
-        return results, exc
-    return results, None
+            with self._lock:
+                self._figures[fn] = figures
+                self._figures.move_to_end(fn)
+                while len(self._figures) > self.SIZE:
+                    self._figures.popitem(last=False)
+        except TypeError:
+            pass

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from .units import duration
+
 __all__ = ["CHUNKS_PER_WORKER", "MAX_CHUNK_TASKS", "OVERHEAD_SHARE", "Chunker"]
 
 #: Target share of a chunk's time spent on its fixed cost (1%: a guess that keeps the cost
@@ -78,12 +80,12 @@ class Chunker:
         per_task = self.seconds_per_task
         if per_task is None:
             return "chunksize 1: nothing measured yet, so one task at a time"
-        took = f"tasks took {_duration(per_task)} each"
+        took = f"tasks took {duration(per_task)} each"
         wanted = max(1, int(self._target / max(per_task, 1e-9)))
         if self.last >= wanted:
             if wanted == 1:
                 return (
-                    f"chunksize 1: {took}, more than the {_duration(self._target)} a chunk "
+                    f"chunksize 1: {took}, more than the {duration(self._target)} a chunk "
                     f"needs to keep its fixed cost under {OVERHEAD_SHARE:.0%}"
                 )
             return (
@@ -105,11 +107,3 @@ class Chunker:
             size = min(self._cap, max(1, int(self._target / per_task)))
         self.last = size
         return size
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} us"

@@ -137,6 +137,7 @@ def profile_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from .options import RunOptions
     from .pool import Pool
 
     fn = load_function(args.function)
@@ -151,18 +152,10 @@ def run_command(args: argparse.Namespace) -> int:
     shown: dict[str, ProgressOption] = {"auto": True, "always": "always", "never": False}
     progress = shown[args.progress]
     with _opened(args.output) as out, Pool(args.mode, args.workers) as pool:
-        run = pool._start(
-            fn,
-            (inputs,),
-            args.timeout,
-            None,
-            True,
-            progress,
-            args.retries,
-            None,
-            args.star,
-            return_exceptions=True,
+        options = RunOptions().from_call(
+            timeout=args.timeout, progress=progress, retries=args.retries, return_exceptions=True
         )
+        run = pool.start(fn, (inputs,), options, star=args.star)
         for item, outcome in zip(inputs, run, strict=True):
             record = _record(item, outcome)
             failed += "error" in record

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .units import duration
+
 __all__ = [
     "IO_CPU_SHARE",
     "MAX_IO_WORKERS",
@@ -93,16 +95,13 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
-
-
 def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decision:
     """Choose the mode and workers for the remaining tasks from the probe's figures."""
     per_task = figures.seconds_per_task
     share = figures.cpu_share
     reasons = [
-        f"the first {figures.tasks} tasks took {_ms(per_task)} each, {share:.0%} of it on the CPU"
+        f"the first {figures.tasks} tasks took {duration(per_task)} each, "
+        f"{share:.0%} of it on the CPU"
     ]
     remaining = None if figures.total_tasks is None else max(0, figures.total_tasks - figures.tasks)
 
@@ -141,7 +140,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     travel = figures.pickle_seconds / per_task if per_task > 0 else math.inf
     if travel > TRAVEL_SHARE:
         reasons.append(
-            f"sending a task costs {_ms(figures.pickle_seconds)} of pickling "
+            f"sending a task costs {duration(figures.pickle_seconds)} of pickling "
             f"({figures.pickle_bytes:,} bytes), {travel:.0%} of its compute (over "
             f"{TRAVEL_SHARE:.0%}): processes would spend it copying"
         )
@@ -151,13 +150,13 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     fn_seconds = figures.function_pickle_seconds or 0.0
     if fn_seconds > TRAVEL_SHARE * per_task * per_worker:
         reasons.append(
-            f"the function itself takes {_ms(fn_seconds)} to pickle (a closure over a large "
+            f"the function itself takes {duration(fn_seconds)} to pickle (a closure over a large "
             f"object?), over {TRAVEL_SHARE:.0%} of a worker's {per_worker} tasks of compute: "
             "processes would spend it copying"
         )
         return _threads_or_serial(reasons, figures, cpus, remaining)
     reasons.append(
-        f"a task's data pickles in {_ms(figures.pickle_seconds)} ({travel:.0%} of its "
+        f"a task's data pickles in {duration(figures.pickle_seconds)} ({travel:.0%} of its "
         f"compute, under {TRAVEL_SHARE:.0%}): processes on all {cpus} CPUs"
     )
     return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
@@ -186,8 +185,8 @@ def _unless_tiny(decision: Decision, figures: ProbeFigures, remaining: int | Non
     start = POOL_START_SECONDS.get(decision.mode, 0.0)
     if work < start:
         decision.reasons.append(
-            f"but the {remaining} remaining tasks are {_ms(work)} of work, less than "
-            f"starting {decision.mode} ({_ms(start)}): serial"
+            f"but the {remaining} remaining tasks are {duration(work)} of work, less than "
+            f"starting {decision.mode} ({duration(start)}): serial"
         )
         return Decision("serial", 1, decision.reasons)
     return decision

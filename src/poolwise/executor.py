@@ -12,7 +12,7 @@ import time
 from concurrent import futures
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from . import _checks
+from . import options as _options
 from .pool import Mode, Pool
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Executor(futures.Executor):
         max_tasks_per_child: int | None = None,
         **pool_options: Any,
     ) -> None:
-        _checks.check_workers(max_workers, "max_workers")
+        _options.check_workers(max_workers, "max_workers")
         if max_workers is not None and pool_options.get("workers") not in (None, max_workers):
             raise ValueError("give max_workers= or workers=, not both")
         workers = max_workers if max_workers is not None else pool_options.pop("workers", None)
@@ -113,7 +113,7 @@ class Executor(futures.Executor):
                 "buffersize= is not supported; use poolwise.Pool.imap(), which reads a "
                 "bounded number of inputs ahead"
             )
-        _checks.check_chunksize(chunksize)
+        _options.check_chunksize(chunksize)
         deadline = None if timeout is None else time.monotonic() + timeout
         calls = zip(*iterables, strict=False)
         if chunksize == 1:

@@ -12,22 +12,29 @@ a number of workers and the reasons, in words.
 
 from __future__ import annotations
 
+import itertools
 import math
-import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from .backends import backend_class
+from .backends.base import WorkerOptions
 from .chunking import Chunker
-from .decide import ProbeFigures, decide
+from .decide import IO_CPU_SHARE, ProbeFigures, decide
+from .options import RunOptions, shape_inputs
+from .runs import Backends, RunFactory
+from .stats import PoolStats
 from .system import cpus, gil_enabled
 
 if TYPE_CHECKING:
     import pickle
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Generator, Iterable, Iterator
+
+    from .maprun import MapRun
+    from .progress import Bar
 
 __all__ = [
     "PROBE_SECONDS",
@@ -35,8 +42,10 @@ __all__ = [
     "SCALING_MIN_TASK",
     "SCALING_ROUNDS",
     "SCALING_SECONDS",
+    "Probed",
     "Profile",
     "pickling_cost",
+    "probe",
     "probe_figures",
     "profile",
     "scaling_round_size",
@@ -63,8 +72,6 @@ PROBE_SECONDS = 0.005
 #: Tasks shorter than this are not timed on threads: a round would measure the queue, not
 #: the work (seconds; about the threads backend's chunk cost, 3e-5 s, times 3).
 SCALING_MIN_TASK = 1e-4
-#: Fixed cost of one chunk per mode, for sizing chunks (see each backend).
-_CHUNK_OVERHEAD = {"serial": 1e-6, "threads": 3e-5, "processes": 3e-4}
 
 
 @dataclass
@@ -97,28 +104,16 @@ class Profile:
         return asdict(self)
 
 
-def scaling_round_size(cpus: int, per_task: float, remaining: int | None) -> int:
+def scaling_round_size(cpus: int, per_task: float) -> int:
     """Tasks for the round on ``cpus`` threads: whole rounds, about SCALING_SECONDS long,
-    at least SCALING_ROUNDS per thread, and no more than a quarter of what remains."""
+    at least SCALING_ROUNDS per thread.
+
+    Bounded by time, not by the size of the map: the round's tasks are real tasks, so a
+    short map that the round finishes has lost at most SCALING_SECONDS of parallelism, and
+    ``profile()`` and auto measure alike whatever the number of inputs (#12).
+    """
     wanted = max(SCALING_ROUNDS * cpus, math.ceil(SCALING_SECONDS * cpus / max(per_task, 1e-9)))
-    if remaining is not None:
-        wanted = min(wanted, max(cpus, remaining // 4))
     return math.ceil(wanted / cpus) * cpus
-
-
-def _timed_serially(
-    fn: Callable[[Any], Any], inputs: list[Any]
-) -> tuple[list[float], float, list[Any]]:
-    """Each task's wall time, their total CPU time on this thread, and their results."""
-    walls = []
-    cpu = 0.0
-    results = []
-    for item in inputs:
-        cpu_start, wall_start = time.thread_time(), time.perf_counter()
-        results.append(fn(item))
-        walls.append(time.perf_counter() - wall_start)
-        cpu += time.thread_time() - cpu_start
-    return walls, cpu, results
 
 
 def thread_scaling(
@@ -136,37 +131,6 @@ def thread_scaling(
     by_rate = (tasks / seconds) * per_task
     by_cores = cpu_seconds / seconds / max(cpu_share, 1e-9)
     return min(by_rate, by_cores)
-
-
-def _timed_on_threads(
-    fn: Callable[[Any], Any], inputs: list[Any], threads: int
-) -> tuple[float, float]:
-    """Wall and process CPU seconds to run ``inputs`` on ``threads`` threads, each once."""
-    lock = threading.Lock()
-    queue = list(reversed(inputs))
-    errors: list[BaseException] = []
-    start = threading.Barrier(threads + 1)
-
-    def work() -> None:
-        start.wait()
-        while True:
-            with lock:
-                if not queue:
-                    return
-                item = queue.pop()
-            try:
-                fn(item)
-            except BaseException as exc:  # noqa: BLE001 - measured work may fail; kept
-                errors.append(exc)
-
-    workers = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    start.wait()
-    began, cpu = time.perf_counter(), time.process_time()
-    for worker in workers:
-        worker.join()
-    return time.perf_counter() - began, time.process_time() - cpu
 
 
 def _pickle_seconds(obj: object) -> tuple[float, int]:
@@ -225,12 +189,112 @@ def probe_figures(
     )
 
 
+@dataclass
+class Probed:
+    """What a probe measured, and where the inputs it did not run continue."""
+
+    figures: ProbeFigures
+    #: Inputs the probe ran (each once; their results were yielded).
+    taken: int
+    #: The inputs after those.
+    rest: Iterator[Any]
+
+
+def probe(
+    runs: RunFactory,
+    tasks: Iterator[Any],
+    *,
+    total: int | None,
+    first_index: int,
+    cpus: int,
+    progress: Callable[[], Bar | None] | None = None,
+) -> Generator[list[Any], None, Probed | None]:
+    """Run the first tasks to measure them, yielding their results in input order.
+
+    The one probe of ``profile()`` and ``mode="auto"``: the first tasks one at a time on
+    the calling thread (stopping after PROBE_TASKS or PROBE_SECONDS), then, unless they
+    mostly wait or are tiny, a round on ``cpus`` threads; both are ordinary runs on the
+    serial and threads backends, so timeouts, retries and errors behave as in any map.
+    ``total`` counts the inputs from ``first_index`` on, when known. Returns None when
+    there were no inputs. A task's error is raised after the results before it.
+    """
+    try:
+        head = next(tasks)
+    except StopIteration:
+        return None
+    tasks = itertools.chain((head,), tasks)
+    # 1. The first tasks on this thread, one at a time (a slow one is enough): their time
+    # and CPU time, from the same clocks every run reads (run_tasks).
+    run = runs.start(
+        "serial", 1, tasks, total=None, first_index=first_index, chunksize=1, progress=progress
+    )
+    measured = run.measured
+    probed: list[Any] = []
+    try:
+        for batch in run.batches():
+            probed += batch
+            if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
+                run.stop_taking()
+    except Exception:
+        yield probed
+        raise
+    yield probed
+    serial_tasks = run.taken
+    per_task = measured.seconds / max(1, measured.count)
+    share = min(1.0, measured.cpu_seconds / measured.seconds) if measured.seconds > 0 else 1.0
+
+    # 2. A round on cpus threads, unless the tasks mostly wait (threads then anyway).
+    scaling: float | None = None
+    taken = serial_tasks
+    if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
+        wanted = scaling_round_size(cpus, per_task)
+        second = list(itertools.islice(tasks, wanted))
+        if len(second) >= cpus:
+            run = runs.start(
+                "threads",
+                cpus,
+                iter(second),
+                total=len(second),
+                first_index=first_index + taken,
+                chunksize=1,
+                progress=progress,
+            )
+            started, cpu = time.perf_counter(), time.process_time()
+            scaled, error = _drain(run)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            yield scaled
+            if error is not None:
+                raise error
+            taken += len(second)
+            scaling = thread_scaling(len(second), seconds, cpu, per_task, share)
+        else:  # too few to measure: they join the rest
+            tasks = itertools.chain(second, tasks)
+
+    item = head if runs.unary else head[0]
+    figures = probe_figures(
+        runs.fn, item, probed[0], serial_tasks, per_task, share, scaling, cpus, total
+    )
+    return Probed(figures, taken, tasks)
+
+
+def _drain(run: MapRun) -> tuple[list[Any], BaseException | None]:
+    """The run's results, and the error that stopped it (raised later, in input order)."""
+    results: list[Any] = []
+    try:
+        for batch in run.batches():
+            results.extend(batch)
+    except Exception as exc:  # noqa: BLE001 - raised by the caller after the results before it
+        return results, exc
+    return results, None
+
+
 def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
     """Run a few of ``sample_inputs`` through ``fn`` to choose a mode for the rest.
 
-    A few inputs run one by one, then a round of about ``SCALING_SECONDS`` on ``cpus()``
-    threads (each input once, never more than the sample). The figures and the rules they
-    triggered are in ``reasons``.
+    This is ``mode="auto"``'s probe and decision, with nothing run afterwards: a few inputs
+    run one by one, then (for work that computes) a short round on ``cpus()`` threads, each
+    input once and never more than the sample. It decides as auto would for a map over
+    ``sample_inputs``. The figures and the rules they triggered are in ``reasons``.
 
     .. versionadded:: 0.1
     """
@@ -240,31 +304,26 @@ def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
     if not sample:
         raise ValueError("sample_inputs is empty; profile() needs at least one input to run")
     usable = cpus()
-    first = sample[:PROBE_TASKS]
-    walls, cpu, results = _timed_serially(fn, first)
-    wall = sum(walls)
-    # The median: one slow first call (an import inside fn) must not set the baseline.
-    per_task = statistics.median(walls)
-    share = min(1.0, cpu / wall) if wall > 0 else 1.0
-    ran = len(first)
-
-    scaling: float | None = None
-    threads = usable
-    wanted = scaling_round_size(usable, per_task, None)
-    scaling_inputs = sample[ran : ran + wanted]
-    if usable > 1 and len(scaling_inputs) >= usable and per_task >= SCALING_MIN_TASK:
-        threads = min(usable, len(scaling_inputs))
-        seconds, cpu_seconds = _timed_on_threads(fn, scaling_inputs, threads)
-        ran += len(scaling_inputs)
-        scaling = thread_scaling(len(scaling_inputs), seconds, cpu_seconds, per_task, share)
-
-    figures = probe_figures(
-        fn, first[0], results[0], len(first), per_task, share, scaling, threads, len(sample)
-    )
+    inputs = shape_inputs(fn, (sample,), star=False)
+    backends = Backends(WorkerOptions())
+    runs = RunFactory(backends, fn, inputs, RunOptions(), PoolStats())
+    try:
+        measuring = probe(runs, inputs.tasks, total=len(sample), first_index=0, cpus=usable)
+        while True:
+            try:
+                next(measuring)
+            except StopIteration as end:
+                probed: Probed = end.value
+                break
+    finally:
+        backends.shutdown(wait=True, cancel_pending=True)
+    figures = probed.figures
     decision = decide(figures, usable, gil_enabled())
-    tasks_left = max(1, len(sample) - ran)
-    chunker = Chunker(decision.workers, _CHUNK_OVERHEAD[decision.mode], total=tasks_left)
-    chunker.observe(len(first), wall)
+    tasks_left = max(1, len(sample) - probed.taken)
+    chunker = Chunker(
+        decision.workers, backend_class(decision.mode).chunk_overhead, total=tasks_left
+    )
+    chunker.observe(figures.tasks, figures.seconds_per_task * figures.tasks)
     chunksize = chunker.next_size() if decision.mode != "serial" else max(1, tasks_left)
     return Profile(
         mode=decision.mode,
@@ -272,5 +331,5 @@ def profile(fn: Callable[[Any], Any], sample_inputs: Iterable[Any]) -> Profile:
         chunksize=chunksize,
         reasons=decision.reasons,
         figures={**asdict(figures), "cpus": usable, "gil_enabled": gil_enabled()},
-        tasks_run=ran,
+        tasks_run=probed.taken,
     )

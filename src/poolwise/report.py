@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Report"]
+if TYPE_CHECKING:
+    from .stats import PoolStats
+
+__all__ = ["Report", "build_report"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,37 @@ class Report:
             )
         lines.extend(f"- {reason}" for reason in self.reasons)
         return "\n".join(lines)
+
+
+def build_report(stats: PoolStats, *, mode: str, workers: int, backend: dict[str, int]) -> Report:
+    """The report of a pool or one run from its counters; ``mode`` and ``workers`` stand
+    where no map has run yet. The reasons: each auto decision's, then the chunk size's."""
+    reasons: list[str] = []
+    for number, decision in enumerate(stats.decisions):
+        reasons.append(
+            f"mode auto chose {decision.mode}:"
+            if number == 0
+            else f"then switched to {decision.mode}:"
+        )
+        reasons += decision.reasons
+    if stats.chunker is not None:
+        reasons.append(stats.chunker.explain())
+    return Report(
+        mode=stats.mode or mode,
+        workers=stats.workers or workers,
+        chunksize=stats.chunksize,
+        tasks_submitted=stats.submitted,
+        tasks_done=stats.done,
+        tasks_failed=stats.failed,
+        tasks_timed_out=stats.timed_out,
+        tasks_retried=stats.retried,
+        retried_inputs=sorted(stats.retried_inputs),
+        wall_seconds=time.perf_counter() - stats.started,
+        task_seconds=stats.task_seconds,
+        cpu_seconds=stats.cpu_seconds,
+        backend=backend,
+        reasons=reasons,
+    )
 
 
 def _listed(indexes: list[int], most: int = 10) -> str:

@@ -12,15 +12,15 @@ import atexit
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Literal, TypeVar, Unpack, overload
 
-from . import _checks
+from . import options as _options
+from .options import RunOptions
 from .pool import Mode, Pool
 
 if TYPE_CHECKING:
-    from .progress import ProgressOption
+    from .options import MapOptions
     from .report import Report
-    from .retrying import RetryOn
 
 __all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
 
@@ -40,8 +40,8 @@ _reaper: threading.Thread | None = None
 
 def _acquire(mode: str, workers: int | None) -> tuple[tuple[str, int | None], Pool]:
     global _reaper
-    _checks.check_mode(mode)
-    _checks.check_workers(workers)
+    _options.check_mode(mode)
+    _options.check_workers(workers)
     key = (mode, workers)
     with _lock:
         pool = _pools.get(key)
@@ -150,31 +150,13 @@ def imap(
     *iterables: Iterable[object],
     mode: Mode = "auto",
     workers: int | None = None,
-    timeout: float | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    progress: ProgressOption = False,
-    retries: int = 0,
-    retry_on: RetryOn = None,
+    **options: Unpack[MapOptions],
 ) -> Iterator[R]:
     """Lazily ``fn`` over the inputs on a warm pool; see ``poolwise.map``.
 
     .. versionadded:: 0.1
     """
-    return _on_warm_pool(
-        mode,
-        workers,
-        lambda pool: pool.imap(
-            fn,
-            *iterables,
-            timeout=timeout,
-            chunksize=chunksize,
-            ordered=ordered,
-            progress=progress,
-            retries=retries,
-            retry_on=retry_on,
-        ),
-    )
+    return _on_warm_pool(mode, workers, lambda pool: pool.imap(fn, *iterables, **options))
 
 
 def _with_warm_pool(mode: str, workers: int | None, call: Callable[[Pool], T]) -> T:
@@ -198,13 +180,8 @@ def map(
     *iterables: Iterable[object],
     mode: Mode = ...,
     workers: int | None = ...,
-    timeout: float | None = ...,
-    chunksize: int | None = ...,
-    ordered: bool = ...,
-    progress: ProgressOption = ...,
-    retries: int = ...,
-    retry_on: RetryOn = ...,
     report: Literal[False] = ...,
+    **options: Unpack[MapOptions],
 ) -> list[R]: ...
 
 
@@ -214,13 +191,8 @@ def map(
     *iterables: Iterable[object],
     mode: Mode = ...,
     workers: int | None = ...,
-    timeout: float | None = ...,
-    chunksize: int | None = ...,
-    ordered: bool = ...,
-    progress: ProgressOption = ...,
-    retries: int = ...,
-    retry_on: RetryOn = ...,
     report: Literal[True],
+    **options: Unpack[MapOptions],
 ) -> tuple[list[R], Report]: ...
 
 
@@ -229,13 +201,8 @@ def map(
     *iterables: Iterable[object],
     mode: Mode = "auto",
     workers: int | None = None,
-    timeout: float | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    progress: ProgressOption = False,
-    retries: int = 0,
-    retry_on: RetryOn = None,
     report: bool = False,
+    **options: Unpack[MapOptions],
 ) -> list[R] | tuple[list[R], Report]:
     """``fn`` over the inputs, like the builtin ``map``, as a list, on a warm pool.
 
@@ -243,18 +210,17 @@ def map(
         fn: the function to call; with several iterables it takes one item from each.
         iterables: the inputs.
         mode: where tasks run: ``"auto"`` (measure the first tasks, then choose),
-            ``"serial"``, ``"threads"`` or ``"processes"``.
+            ``"serial"``, ``"threads"``, ``"processes"``, ``"interpreters"``, ``"async"``
+            or ``"dask"``.
         workers: how many workers; None picks from ``poolwise.cpus()`` for the mode.
-        timeout: per-task limit in seconds.
-        chunksize: tasks sent together; None sizes chunks from measured task times.
-        ordered: results in input order (True) or in completion order.
-        progress: a progress bar on stderr: True on a terminal, "always" even when
-            stderr is not one.
-        retries: how many more times to run a task that failed (raised, crashed its
-            worker or timed out).
-        retry_on: exception types that qualify for a retry (default: any Exception but
-            ``NotPicklable``).
         report: also return a ``Report`` of this call: ``(results, report)``.
+        **options: ``timeout`` (per-task limit in seconds), ``chunksize`` (tasks sent
+            together; None sizes chunks from measured task times), ``ordered`` (results in
+            input order, or False: in completion order), ``progress`` (a progress bar on
+            stderr: True on a terminal, "always" even when stderr is not one), ``retries``
+            (how many more times to run a task that failed: raised, crashed its worker or
+            timed out) and ``retry_on`` (exception types that qualify for a retry; default:
+            any Exception but ``NotPicklable``).
     Raises:
         ValueError, TypeError: an argument is invalid; nothing was started.
         Exception: the first failing task's own exception (in input order), with the
@@ -262,13 +228,8 @@ def map(
 
     .. versionadded:: 0.1
     """
-    return _with_warm_pool(
-        mode,
-        workers,
-        lambda pool: pool._collect(
-            fn, iterables, timeout, chunksize, ordered, progress, retries, retry_on, False, report
-        ),
-    )
+    checked = RunOptions().from_call(report=report, **options)
+    return _with_warm_pool(mode, workers, lambda pool: pool.collect(fn, iterables, checked))
 
 
 @overload
@@ -278,13 +239,8 @@ def starmap(
     *,
     mode: Mode = ...,
     workers: int | None = ...,
-    timeout: float | None = ...,
-    chunksize: int | None = ...,
-    ordered: bool = ...,
-    progress: ProgressOption = ...,
-    retries: int = ...,
-    retry_on: RetryOn = ...,
     report: Literal[False] = ...,
+    **options: Unpack[MapOptions],
 ) -> list[R]: ...
 
 
@@ -295,13 +251,8 @@ def starmap(
     *,
     mode: Mode = ...,
     workers: int | None = ...,
-    timeout: float | None = ...,
-    chunksize: int | None = ...,
-    ordered: bool = ...,
-    progress: ProgressOption = ...,
-    retries: int = ...,
-    retry_on: RetryOn = ...,
     report: Literal[True],
+    **options: Unpack[MapOptions],
 ) -> tuple[list[R], Report]: ...
 
 
@@ -311,23 +262,15 @@ def starmap(
     *,
     mode: Mode = "auto",
     workers: int | None = None,
-    timeout: float | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    progress: ProgressOption = False,
-    retries: int = 0,
-    retry_on: RetryOn = None,
     report: bool = False,
+    **options: Unpack[MapOptions],
 ) -> list[R] | tuple[list[R], Report]:
     """``fn(*args)`` for each ``args`` in ``iterable``, as a list, on a warm pool (the
     arguments as for ``poolwise.map``).
 
     .. versionadded:: 0.1
     """
+    checked = RunOptions().from_call(report=report, **options)
     return _with_warm_pool(
-        mode,
-        workers,
-        lambda pool: pool._collect(
-            fn, (iterable,), timeout, chunksize, ordered, progress, retries, retry_on, True, report
-        ),
+        mode, workers, lambda pool: pool.collect(fn, (iterable,), checked, star=True)
     )

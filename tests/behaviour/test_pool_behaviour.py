@@ -24,7 +24,7 @@ from tasks import (
 )
 
 import poolwise
-from poolwise.outcomes import WINDOW_PER_WORKER
+from poolwise.maprun import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -46,7 +46,7 @@ from dask_tasks import (
 from support import wait_until
 
 import poolwise
-from poolwise.outcomes import WINDOW_PER_WORKER
+from poolwise.maprun import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

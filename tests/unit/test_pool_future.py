@@ -8,7 +8,7 @@ from concurrent.futures import Future
 import pytest
 
 from poolwise import TaskTimeout
-from poolwise.outcomes import PoolFuture
+from poolwise.futures import PoolFuture
 
 
 def test_result_and_exception_of_a_finished_future() -> None:

@@ -18,7 +18,7 @@ import concurrent.futures
 import inspect
 import threading
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from .base import Backend, Chunk, WorkerOptions, is_async_callable
@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
+    from .._types import Task
+
 __all__ = ["DEFAULT_IN_FLIGHT", "TERMINATE_GRACE", "AsyncBackend"]
+
+T = TypeVar("T")
 
 #: Seconds terminate() waits for cancelled tasks to unwind before it stops the loop (a task
 #: blocked in a plain call, which cancellation cannot reach, is left behind after this).
@@ -61,6 +65,16 @@ class AsyncBackend(Backend):
     @classmethod
     def workers_for(cls, requested: int | None, cpus: int) -> int:
         return requested or DEFAULT_IN_FLIGHT
+
+    def adapt(self, fn: Callable[..., T], first: Task | None) -> Callable[..., T]:
+        """``fn``, if it is an ``async def`` function: a plain one would stall the loop."""
+        if not is_async_callable(fn):
+            name = getattr(fn, "__name__", repr(fn))
+            raise TypeError(
+                f"mode='async' runs async def functions and {name!r} is a plain one: use "
+                "mode='threads' (or 'auto') for it"
+            )
+        return super().adapt(fn, first)
 
     # -- caller side -------------------------------------------------------------------
 

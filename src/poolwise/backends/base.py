@@ -14,8 +14,10 @@ it is stopped. The pool never touches a thread or a process.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import queue
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -23,7 +25,16 @@ if TYPE_CHECKING:
 
     from .._types import Task
 
-__all__ = ["Backend", "Chunk", "ChunkSink", "WorkerOptions", "drain", "is_async_callable"]
+__all__ = [
+    "Backend",
+    "Chunk",
+    "ChunkSink",
+    "WorkerOptions",
+    "drain",
+    "holds_shared",
+    "is_async_callable",
+    "with_shared_values",
+]
 
 T = TypeVar("T")
 
@@ -48,6 +59,31 @@ def is_async_callable(fn: object) -> bool:
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - the method itself, not callable()
     return call is not None and inspect.iscoroutinefunction(call)
+
+
+def holds_shared(task: Task) -> bool:
+    """Whether a task's top-level arguments include a ``Shared`` (none can exist until
+    ``poolwise.shared`` is imported, so most maps pay one dict look-up)."""
+    shared = sys.modules.get("poolwise.shared")
+    if shared is None:
+        return False
+    args, kwargs = task
+    kind = shared.Shared
+    return any(type(a) is kind for a in args) or any(type(v) is kind for v in kwargs.values())
+
+
+def with_shared_values(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` called with each top-level ``Shared`` argument replaced by its ``value``."""
+    from ..shared import Shared
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> T:
+        return fn(
+            *[a.value if type(a) is Shared else a for a in args],
+            **{k: v.value if type(v) is Shared else v for k, v in kwargs.items()},
+        )
+
+    return call
 
 
 class ChunkSink(Protocol):
@@ -197,6 +233,22 @@ class Backend(abc.ABC):
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:  # noqa: B027
         """Raise ``NotPicklable`` now if ``fn`` or the first task cannot reach a worker."""
+
+    def adapt(self, fn: Callable[..., T], first: Task | None) -> Callable[..., T]:
+        """``fn`` as this backend's workers should call it, or a TypeError if they cannot.
+
+        Workers that receive their tasks pickled (``unpickles_shared``) get a ``Shared``
+        argument as its value when it is unpickled; for the others (threads, serial) the
+        value is handed over here.
+        """
+        if self.unpickles_shared or first is None or not holds_shared(first):
+            return fn
+        return with_shared_values(fn)
+
+    def prepare(self, fn: Callable[..., T], first: Task | None) -> Callable[..., T]:
+        """``adapt``, after ``check_transport``: everything a map checks before work starts."""
+        self.check_transport(fn, first)
+        return self.adapt(fn, first)
 
     @abc.abstractmethod
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:

@@ -1,4 +1,4 @@
-"""Where task outcomes go: one map run (ordered or not, bounded read-ahead) or one Future.
+"""One map run: feeds chunks to a backend, yields outcomes in input order or as they come.
 
 A map run is driven by the caller's own thread, inside the iterator it returns::
 
@@ -15,242 +15,40 @@ from __future__ import annotations
 
 import itertools
 import queue
-import threading
-import time
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .backends.base import Chunk
 from .errors import PoolClosed, TaskTimeout
+from .futures import WAIT_SLICE
 from .retrying import RetryPolicy
+from .stats import Measured
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from .backends.base import Backend
     from .chunking import Chunker
-    from .decide import Decision
     from .progress import Bar
+    from .stats import PoolStats
 
-__all__ = ["FutureSink", "MapRun", "Measured", "PoolFuture", "PoolStats"]
-
-R = TypeVar("R")
+__all__ = ["WINDOW_PER_WORKER", "MapRun", "Run"]
 
 #: Chunks a map run keeps between "taken from the inputs" and "yielded", per worker: two in
 #: the workers' hands, two to absorb a slow task before the others wait (a guess).
 WINDOW_PER_WORKER = 4
 
 
-#: Longest blocking wait without a look at pending signals (seconds): Ctrl-C reaches the
-#: caller within this, even when it arrived just before the wait began.
-WAIT_SLICE = 0.1
+class Run(Protocol):
+    """What a map call returns before it is iterated: a ``MapRun`` on one mode, or an
+    ``AutoRun`` that probes and then hands the rest to one."""
 
-#: How many retried input indexes a report lists (the count is always complete).
-RETRIED_LISTED = 1000
+    stats: PoolStats
 
+    def __iter__(self) -> Iterator[Any]: ...
 
-class PoolStats:
-    """Counters of a pool, or of one run on it; updated from worker-facing threads.
-
-    A run's stats have the pool's as ``parent``: every count goes to both, so
-    ``Pool.report()`` covers every run and ``map(..., report=True)`` covers its own.
-    """
-
-    __slots__ = (
-        "_lock",
-        "chunker",
-        "chunksize",
-        "cpu_seconds",
-        "decisions",
-        "done",
-        "failed",
-        "mode",
-        "parent",
-        "retried",
-        "retried_inputs",
-        "started",
-        "submitted",
-        "task_seconds",
-        "timed_out",
-        "workers",
-    )
-
-    def __init__(self, parent: PoolStats | None = None) -> None:
-        self._lock = threading.Lock()
-        self.parent = parent
-        self.started = time.perf_counter()
-        self.submitted = 0
-        self.done = 0
-        self.failed = 0
-        self.timed_out = 0
-        self.retried = 0
-        self.retried_inputs: list[int] = []
-        self.task_seconds = 0.0
-        self.cpu_seconds = 0.0
-        #: Where the latest map run ran, and on how many workers (None: no map yet).
-        self.mode: str | None = None
-        self.workers: int | None = None
-        self.chunksize: int | None = None
-        #: The chunker of the latest map run, to explain its chunk size in the report.
-        self.chunker: Chunker | None = None
-        #: mode="auto": the decisions of the latest run, with their reasons (more than one
-        #: when the work changed character and the run switched).
-        self.decisions: list[Decision] = []
-
-    def add_submitted(self, count: int) -> None:
-        with self._lock:
-            self.submitted += count
-        if self.parent is not None:
-            self.parent.add_submitted(count)
-
-    def add_outcomes(
-        self, count: int, failed: int, seconds: float, cpu_seconds: float, timed_out: int = 0
-    ) -> None:
-        with self._lock:
-            self.done += count - failed
-            self.failed += failed
-            self.timed_out += timed_out
-            self.task_seconds += seconds
-            self.cpu_seconds += cpu_seconds
-        if self.parent is not None:
-            self.parent.add_outcomes(count, failed, seconds, cpu_seconds, timed_out)
-
-    def add_retry(self, index: int | None) -> None:
-        with self._lock:
-            self.retried += 1
-            if index is not None and len(self.retried_inputs) < RETRIED_LISTED:
-                self.retried_inputs.append(index)
-        if self.parent is not None:
-            self.parent.add_retry(index)
-
-    def set_running(self, mode: str, workers: int, chunksize: int, chunker: Chunker) -> None:
-        """A map run now sends chunks of ``chunksize`` to ``workers`` workers of ``mode``."""
-        self.mode, self.workers, self.chunksize, self.chunker = mode, workers, chunksize, chunker
-        if self.parent is not None:
-            self.parent.set_running(mode, workers, chunksize, chunker)
-
-    def set_decisions(self, decisions: list[Decision]) -> None:
-        self.decisions = decisions
-        if self.parent is not None:
-            self.parent.set_decisions(decisions)
-
-
-class Measured:
-    """Tasks one map run has measured so far: how many, their wall and CPU seconds.
-
-    Written by the run's own thread only (deliveries are handled there), read by
-    ``mode="auto"`` to notice work that changes character.
-    """
-
-    __slots__ = ("count", "cpu_seconds", "seconds")
-
-    def __init__(self, count: int = 0, seconds: float = 0.0, cpu_seconds: float = 0.0) -> None:
-        self.count = count
-        self.seconds = seconds
-        self.cpu_seconds = cpu_seconds
-
-    def add(self, count: int, seconds: float, cpu_seconds: float) -> None:
-        self.count += count
-        self.seconds += seconds
-        self.cpu_seconds += cpu_seconds
-
-    def copy(self) -> Measured:
-        return Measured(self.count, self.seconds, self.cpu_seconds)
-
-    def since(self, earlier: Measured) -> Measured:
-        """What was measured after ``earlier`` (a copy taken from this one)."""
-        return Measured(
-            self.count - earlier.count,
-            self.seconds - earlier.seconds,
-            self.cpu_seconds - earlier.cpu_seconds,
-        )
-
-
-class PoolFuture(Future[R]):
-    """A ``concurrent.futures.Future`` whose waits notice Ctrl-C promptly.
-
-    ``result()`` and ``exception()`` wait in slices of ``WAIT_SLICE`` seconds: a signal
-    that arrives just before a plain Future starts waiting is only handled when the wait
-    ends, which for ``result()`` without a timeout can be never.
-    """
-
-    def result(self, timeout: float | None = None) -> R:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                return super().result(self._slice(deadline))
-            except TimeoutError:
-                if self.done() or _passed(deadline):
-                    raise  # the task's own TimeoutError (TaskTimeout), or ours
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                return super().exception(self._slice(deadline))
-            except TimeoutError:
-                if _passed(deadline):
-                    raise
-
-    @staticmethod
-    def _slice(deadline: float | None) -> float:
-        if deadline is None:
-            return WAIT_SLICE
-        return max(0.0, min(WAIT_SLICE, deadline - time.monotonic()))
-
-
-def _passed(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-class FutureSink:
-    """Outcome of a lone ``submit``: the Future the caller holds (after any retries)."""
-
-    __slots__ = ("backend", "future", "policy", "runs", "stats")
-
-    def __init__(
-        self, future: Future[Any], stats: PoolStats, backend: Backend, policy: RetryPolicy
-    ) -> None:
-        self.future = future
-        self.stats = stats
-        self.backend = backend
-        self.policy = policy
-        self.runs = 0
-
-    def begin(self, chunk: Chunk) -> bool:
-        self.runs += 1
-        return self.runs > 1 or self.future.set_running_or_notify_cancel()
-
-    def cancel(self, chunk: Chunk) -> None:
-        self.future.cancel()
-        # A Future cancel() refuses once running; it then still needs an outcome.
-        if not self.future.done():
-            self.future.set_exception(PoolClosed())
-
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        if not values:
-            return
-        if errors and self.policy.wants(errors[0], self.runs):
-            self.stats.add_retry(None)
-            try:
-                self.backend.submit(Chunk(chunk.fn, chunk.tasks, None, self, timeout=chunk.timeout))
-            except BaseException as exc:  # noqa: BLE001 - the pool closed: that is the outcome
-                self.future.set_exception(exc)
-            return
-        timed_out = 1 if errors and isinstance(errors[0], TaskTimeout) else 0
-        self.stats.add_outcomes(1, 1 if errors else 0, seconds, cpu_seconds, timed_out)
-        if errors:
-            self.future.set_exception(errors[0])
-        else:
-            self.future.set_result(values[0])
+    def collect(self) -> list[Any]:
+        """Every result, in order, as a list."""
+        ...
 
 
 _Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float, float]
