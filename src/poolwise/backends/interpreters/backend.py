@@ -69,7 +69,7 @@ from ...errors import (
 from ...transport import dumps_or_raise, load_exception, loads
 from ..base import Backend, Chunk, WorkerOptions, drain
 from ..child import frames as _frames
-from ..child.interpreter_worker import QUIT, TERMINATE
+from ..child.interpreter_protocol import QUIT, TERMINATE, ChunkMessage
 from ..child.results import FN_CACHE_SIZE
 from ..packing import FunctionCache, check_sendable, pickle_tasks
 
@@ -509,23 +509,23 @@ class InterpreterBackend(Backend):
         with worker.lock:
             worker.inflight[seq] = job
         worker.assigned += len(chunk) - start
-        message = (
-            seq,
-            start,
-            len(chunk),
-            job.token,
-            fn_bytes,
-            forget,
-            job.data,
-            job.buffers,
-            job.has_unsent,
-            chunk.unary,
-            chunk.timeout or 0.0,
-            -1 if chunk.first_index is None else chunk.first_index,
+        message = ChunkMessage(
+            seq=seq,
+            start=start,
+            total=len(chunk),
+            token=job.token,
+            fn_bytes=fn_bytes,
+            forget=forget,
+            data=job.data,
+            buffers=job.buffers,
+            has_unsent=job.has_unsent,
+            unary=chunk.unary,
+            timeout=chunk.timeout or 0.0,
+            first_index=-1 if chunk.first_index is None else chunk.first_index,
         )
         worker.busy = True
         try:
-            failure = self._api.exec(worker.interp, _RUN, {"_poolwise_chunk": message})
+            failure = self._api.exec(worker.interp, _RUN, {"_poolwise_chunk": tuple(message)})
         except Exception as exc:  # noqa: BLE001 - the chunk could not be handed over
             failure = _Failure(type(exc).__name__, f"{type(exc).__name__}: {exc}")
         finally:
