@@ -14,16 +14,9 @@ outcomes go back through a pipe, in frames (``_frames``), every ``FLUSH_SECONDS`
 reader thread in the main interpreter blocks on it, so outcomes arrive while the chunk
 still runs, and nothing polls.
 
-The guard thread lives here because an asynchronous exception (``StopTask``) can only be
-raised in a thread of the interpreter that raises it. It sleeps in ``select`` on the
-control pipe until the running task's deadline (the runner writes b"W" when a timed chunk
-starts) and then raises ``StopTask`` in the runner: a pure-Python task stops at its next
-bytecode and gets ``TaskTimeout``. A task blocked in C cannot be stopped; ``STOP_GRACE``
-after its deadline the guard gives up on it: it sends the task's ``TaskTimeout`` and an
-ABANDONED frame (the pool requeues the rest of the chunk and starts a replacement), and
-this interpreter is destroyed once the task returns. b"T" (terminate) raises ``StopTask``
-in whatever runs; b"Q" ends the guard, which must happen before the interpreter can be
-destroyed (subinterpreters may not have daemon threads).
+A guard thread in this interpreter stops a task past its ``timeout`` and answers
+terminate() (``interpreter_guard``). What the pool sends (the chunk, control bytes) and
+how frames are written back is in ``interpreter_protocol``.
 
 Imports the standard library, ``transport``, ``errors`` and sibling helpers only: NumPy
 and other extension modules without subinterpreter support cannot load here.
@@ -33,17 +26,17 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
-from ...errors import NotPicklable, TaskTimeout
+from ...errors import NotPicklable
 from ...transport import dumps, loads, pack_exception
 from ..base import Chunk
 from . import frames as _frames
-from .interrupt import StopTask, TaskWatch, raise_in_thread, run_timed_tasks
+from .interpreter_guard import Guard, no_flush
+from .interpreter_protocol import WAKE, ChunkMessage, send_frame
+from .interrupt import StopTask, TaskWatch, run_timed_tasks
 from .results import FN_CACHE_SIZE, call_unless_unsent, pack_result
 from .run import run_tasks
 
@@ -51,21 +44,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
-    "STOP_GRACE",
     "InitializerRaised",
     "WorkerAbandoned",
     "clarify",
     "run",
     "start",
 ]
-
-#: Seconds a task has, after StopTask at its deadline, to stop before the guard gives up on
-#: it (it is blocked in C). Process workers promise "stopped within timeout + 0.5 s"; this
-#: keeps the TaskTimeout of a task stuck in C within that too.
-STOP_GRACE = 0.25
-
-# Bytes on the control pipe.
-WAKE, TERMINATE, QUIT = b"W", b"T", b"Q"
 
 #: CPython's ImportError for an extension module that does not support subinterpreters
 #: (single-phase init, or multi-phase without Py_mod_multiple_interpreters).
@@ -129,48 +113,30 @@ class _NoSink:
 _NO_SINK = _NoSink()
 
 
-def _send(fd: int, kind: int, key: int, body: bytes = b"") -> None:
-    """Write one frame with one system call where the pipe takes it, so an asynchronous
-    StopTask (which lands between bytecodes, never inside a call) cannot cut it in two."""
-    header = _frames.HEADER.pack(kind, key, len(body))
-    total = len(header) + len(body)
-    written = os.writev(fd, [header, body])
-    if written < total:  # interrupted by a signal part-way: write the rest
-        rest = memoryview(header + body)[written:]
-        while rest:
-            rest = rest[os.write(fd, rest) :]
-
-
 class _Interpreter:
     """This interpreter's worker state: its pipes, functions, runner watch and guard."""
 
     def __init__(self, result_fd: int, control_r: int, control_w: int) -> None:
         self.result_fd = result_fd
-        self.control_r = control_r
         self.control_w = control_w
         self.functions: dict[int, Callable[..., Any] | BaseException] = {}
         #: The runner is the pool's thread, the same OS thread for every exec.
         self.watch = TaskWatch(threading.get_ident())
-        # The timed chunk running now (read by the guard under watch.lock).
-        self.seq = 0
-        self.flush: Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]
-        self.flush = _never
-        self.guard = threading.Thread(target=self._guard, name="poolwise-interpreter-guard")
-        self.guard.start()
+        self.guard = Guard(self.watch, result_fd, control_r)
 
     # -- runner ---------------------------------------------------------------------------
 
-    def run(self, message: tuple[Any, ...]) -> None:
+    def run(self, message: ChunkMessage) -> None:
         try:
             self._run(message)
         except StopTask:  # terminate() landed outside a task's own outcome
-            _send(self.result_fd, _frames.STOPPED, message[0])
+            send_frame(self.result_fd, _frames.STOPPED, message.seq)
         if self.watch.abandoned:
             raise WorkerAbandoned()
 
-    def _run(self, message: tuple[Any, ...]) -> None:
-        seq, start, count, token, fn_bytes, forget, data, buffers = message[:8]
-        has_unsent, unary, timeout, first_index = message[8:]
+    def _run(self, message: ChunkMessage) -> None:
+        seq, start, count = message.seq, message.start, message.total
+        first_index, unary, timeout = message.first_index, message.unary, message.timeout
         result_fd = self.result_fd
 
         def flush(
@@ -183,14 +149,14 @@ class _Interpreter:
             if errors:
                 errors = {position: clarify(exc) for position, exc in errors.items()}
             body = pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
-            _send(result_fd, _frames.RESULT, seq, body)
+            send_frame(result_fd, _frames.RESULT, seq, body)
 
-        fn = self._function(token, fn_bytes, forget)
+        fn = self._function(message.token, message.fn_bytes, message.forget)
         shared = sys.modules.get("poolwise.shared")
         if shared is not None:  # some task received a Shared: unmap those the parent freed
             shared.forget_unlinked()
         try:
-            tasks = loads(data, list(buffers))
+            tasks = loads(message.data, list(message.buffers))
         except Exception as exc:  # noqa: BLE001 - every task gets it as its outcome
             error = clarify(exc)
             if error is exc:
@@ -206,7 +172,7 @@ class _Interpreter:
         if isinstance(fn, BaseException):  # every task of the chunk gets that error
             flush(start, [None] * (count - start), dict.fromkeys(range(count - start), fn), 0, 0)
             return
-        if has_unsent:
+        if message.has_unsent:
             fn = call_unless_unsent(fn)
         chunk = Chunk(
             fn,
@@ -224,7 +190,7 @@ class _Interpreter:
                 watch.in_chunk = True
             else:
                 watch.chunk = chunk
-                self.seq, self.flush = seq, flush
+                self.guard.seq, self.guard.flush = seq, flush
         try:
             if chunk.timeout is None:
                 run_tasks(fn, tasks, flush, start=start, unary=unary, passthrough=(StopTask,))
@@ -235,7 +201,7 @@ class _Interpreter:
             with watch.lock:
                 watch.in_chunk = False
                 watch.chunk = None
-                self.flush = _never
+                self.guard.flush = no_flush
         if watch.terminated:
             raise StopTask()
 
@@ -265,83 +231,6 @@ class _Interpreter:
             raise AssertionError(f"{len(functions)} functions cached, over {FN_CACHE_SIZE}")
         return functions[token]
 
-    # -- guard ----------------------------------------------------------------------------
-
-    def _guard(self) -> None:
-        """Wait on the control pipe until the next deadline; act on commands and deadlines.
-
-        Ends on b"Q", and as soon as the interpreter is given up on or terminated: there is
-        nothing left to guard, and a guard thread still alive when the program ends would
-        keep the runtime from finishing.
-        """
-        while True:
-            wait = self._check(time.monotonic())
-            if self.watch.abandoned:
-                return
-            if not select.select([self.control_r], [], [], wait)[0]:
-                continue
-            data = os.read(self.control_r, 64)
-            if TERMINATE in data:
-                self._terminate()
-            if not data or QUIT in data:
-                return
-
-    def _check(self, now: float) -> float | None:
-        """Stop the task past its deadline, give up on one stuck past the grace; seconds
-        until something could next be due (None: nothing timed runs)."""
-        watch = self.watch
-        with watch.lock:
-            chunk = watch.chunk
-            if chunk is None or chunk.timeout is None or watch.abandoned:
-                return None
-            timeout = chunk.timeout
-            if not watch.running:
-                return timeout  # a task starting after this look is due no sooner
-            deadline = watch.started + timeout
-            if watch.fired:
-                give_up_at = deadline + STOP_GRACE
-                if now < give_up_at:
-                    return give_up_at - now
-                self._give_up(chunk, timeout, now)
-                return None
-            if now < deadline:
-                return deadline - now
-            watch.fired = True
-            raise_in_thread(watch.ident, StopTask)
-            _send(self.result_fd, _frames.TIMED_OUT, self.seq)
-            return STOP_GRACE
-
-    def _give_up(self, chunk: Chunk, timeout: float, now: float) -> None:
-        """The timed-out task is stuck in C: deliver its TaskTimeout and leave this
-        interpreter to it (called with ``watch.lock`` held, while the task runs)."""
-        watch = self.watch
-        watch.abandoned = True
-        position = watch.position
-        watch.flush_held(self.flush)  # the outcomes before it, in order
-        error = TaskTimeout(timeout, chunk.index_of(position))
-        self.flush(position, [None], {0: error}, now - watch.started, 0.0)
-        _send(self.result_fd, _frames.ABANDONED, self.seq, _frames.POSITION.pack(position + 1))
-
-    def _terminate(self) -> None:
-        """terminate(): stop what runs (StopTask at its next bytecode) and take no more."""
-        watch = self.watch
-        with watch.lock:
-            if watch.abandoned:
-                return
-            watch.abandoned = watch.terminated = True
-            if watch.in_chunk or watch.running:
-                raise_in_thread(watch.ident, StopTask)
-
-
-def _never(
-    offset: int,
-    values: list[Any],
-    errors: dict[int, BaseException] | None,
-    seconds: float,
-    cpu_seconds: float,
-) -> None:
-    raise AssertionError("no timed chunk is running")
-
 
 _state: _Interpreter | None = None
 
@@ -350,7 +239,7 @@ def start(result_fd: int, control_r: int, control_w: int, initializer: bytes | N
     """Set this interpreter up as a worker (the pool's first exec here)."""
     global _state
     _state = _Interpreter(result_fd, control_r, control_w)
-    _send(result_fd, _frames.GUARD, _state.guard.native_id or 0)
+    send_frame(result_fd, _frames.GUARD, _state.guard.thread.native_id or 0)
     if initializer is None:
         return
     try:
@@ -358,17 +247,14 @@ def start(result_fd: int, control_r: int, control_w: int, initializer: bytes | N
         init(*initargs)
     except BaseException as exc:  # noqa: BLE001 - InitializerFailed, whatever it raised
         payload = dumps(pack_exception(clarify(exc)))
-        _send(result_fd, _frames.INIT_FAILED, 0, payload)
+        send_frame(result_fd, _frames.INIT_FAILED, 0, payload)
         raise InitializerRaised() from None
 
 
 def run(message: tuple[Any, ...]) -> None:
     """Run one chunk (the pool's exec for each chunk); outcomes go out as RESULT frames.
 
-    ``message`` is (chunk id, first task to run, number of tasks, function token, pickled
-    function or None when this interpreter has it, tokens to forget, pickled tasks, their
-    big buffers, whether some tasks are Unsent markers, unary, timeout (0: none), input
-    index of task 0 (-1: none)).
+    ``message`` is a ``ChunkMessage`` sent as a plain tuple (only those cross).
     """
     assert _state is not None, "start() runs first"
-    _state.run(message)
+    _state.run(ChunkMessage._make(message))
