@@ -52,6 +52,21 @@ class Verdict:
     status: Status
     reason: str
 
+    @classmethod
+    def holds(cls, reason: str) -> Verdict:
+        """The claim holds here, because ``reason``."""
+        return cls(HOLDS, reason)
+
+    @classmethod
+    def not_here(cls, reason: str) -> Verdict:
+        """The claim does not hold on this machine, because ``reason``."""
+        return cls(NOT_HERE, reason)
+
+    @classmethod
+    def depends(cls, reason: str) -> Verdict:
+        """Whether the claim holds depends (on the start method, the load...): ``reason``."""
+        return cls(DEPENDS, reason)
+
 
 @dataclass(frozen=True)
 class Series:

@@ -23,9 +23,6 @@ from ..pool import Pool
 from ..system import gil_enabled
 from .auto_mode import auto_note, try_auto
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
     Measurement,
     Series,
     Verdict,
@@ -293,14 +290,11 @@ def _verdict(scaling: CpuScaling) -> Verdict:
     pure_text = _pure_text(pure, top)
     if cpus < 2:
         measured = f": {pure_text}" if pure else ""
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"only {cpus} usable CPU here, so no pool can speed up CPU-bound work{measured}",
         )
     if not pure:
-        return Verdict(
-            DEPENDS, "no pure-Python workload was measured, so there is nothing to judge"
-        )
+        return Verdict.depends("no pure-Python workload was measured, so there is nothing to judge")
     best_threads = max(pure, key=lambda k: pure[k][0])
     # The best process speed-up counts: one noisy workload on a shared machine must not
     # decide that processes do not help when another shows they do.
@@ -308,31 +302,27 @@ def _verdict(scaling: CpuScaling) -> Verdict:
     threads, processes = pure[best_threads]
     if threads >= SPEEDUP:
         gil = "GIL disabled" if scaling.gil == "disabled" else "GIL enabled"
-        return Verdict(
-            NOT_HERE,
+        return Verdict.not_here(
             f"threads sped up pure-Python work ({gil}): {LABELS[best_threads]} ran "
             f"{threads:.2f}x faster on {top} threads and {processes:.2f}x on {top} processes",
         )
     if pure[best_processes][1] < SPEEDUP:
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"processes did not speed up pure-Python work here ({pure_text}); "
             f"other programs may be keeping the {cpus} CPUs busy",
         )
     if threads >= NO_SPEEDUP:
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"threads gained a little on pure-Python work, between no speed-up "
             f"({NO_SPEEDUP}x) and a real one ({SPEEDUP}x): {pure_text}",
         )
     released = scaling.at_top(RELEASES_GIL)
     if not released:
-        return Verdict(HOLDS, f"only processes sped up CPU-bound work ({pure_text})")
+        return Verdict.holds(f"only processes sped up CPU-bound work ({pure_text})")
     key = max(released, key=lambda k: released[k][0])
     threads, processes = released[key]
     if threads < SPEEDUP:
-        return Verdict(
-            HOLDS,
+        return Verdict.holds(
             f"only processes sped up CPU-bound work ({pure_text}); "
             f"threads did not speed up {LABELS[key]} either ({threads:.2f}x)",
         )
@@ -341,8 +331,7 @@ def _verdict(scaling: CpuScaling) -> Verdict:
         if threads >= AS_FAST * processes
         else f"against {processes:.2f}x on processes"
     )
-    return Verdict(
-        DEPENDS,
+    return Verdict.depends(
         f"{WHY_RELEASED[key]}: threads reached {threads:.2f}x with {top} workers on {cpus} "
         f"CPUs, {versus}; only GIL-holding code needed processes ({pure_text})",
     )

@@ -29,9 +29,6 @@ from typing import TYPE_CHECKING
 
 from . import footprint_sweeps as sweeps
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
     Measurement,
     Series,
     Verdict,
@@ -190,7 +187,7 @@ class FootprintExperiment:
         thread = footprint.of("thread")["thread"]
         processes = footprint.of("process")
         if not processes:
-            return Verdict(DEPENDS, "no process start method could be measured here")
+            return Verdict.depends("no process start method could be measured here")
         lightest, light_mb = min(processes.items(), key=lambda item: item[1])
         heaviest, heavy_mb = max(processes.items(), key=lambda item: item[1])
         base = max(thread, THREAD_FLOOR_MB)
@@ -198,20 +195,17 @@ class FootprintExperiment:
         thread_text = f"{thread * 1024:.0f} KB" if thread * 1024 >= 1 else "under 1 KB"
         light_ratio, heavy_ratio = light_mb / base, heavy_mb / base
         if light_ratio >= HEAVIER_FACTOR:
-            return Verdict(
-                HOLDS,
+            return Verdict.holds(
                 f"a thread added {thread_text} (USS); the lightest process worker, {lightest}, "
                 f"added {light_mb:.2f} MB ({light_ratio:.0f}x) and {heaviest} "
                 f"{heavy_mb:.2f} MB ({heavy_ratio:.0f}x)",
             )
         if heavy_ratio < HEAVIER_FACTOR:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"every process worker added under {HEAVIER_FACTOR:.0f}x a thread's "
                 f"{thread_text} (USS): {heaviest}, the heaviest, {heavy_mb:.2f} MB",
             )
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"{lightest} added only {light_mb:.2f} MB (USS, {light_ratio:.1f}x a thread's "
             f"{thread_text}): its pages stay shared with the parent until written "
             f"(copy-on-write); {heaviest} added {heavy_mb:.2f} MB ({heavy_ratio:.0f}x): "

@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+from .base import Measurement, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .base import LabSettings
 
 __all__ = ["EXPERIMENT", "InterruptExperiment", "StopTimes"]
 
@@ -128,26 +130,22 @@ class InterruptExperiment:
         thread_loop, thread_c = times.thread_loop_s, times.thread_c_s
         processes_prompt = max(process_loop, process_c) <= PROMPT
         if not processes_prompt:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"a process took {max(process_loop, process_c):.2f} s to stop, more than "
                 f"{PROMPT} s after its deadline",
             )
         if thread_loop > PROMPT and thread_c > PROMPT:
-            return Verdict(
-                HOLDS,
+            return Verdict.holds(
                 f"a process stopped {process_loop * 1e3:.0f} ms after its deadline; threads "
                 f"took {thread_loop:.2f} s (Python loop) and {thread_c:.2f} s (blocked in C)",
             )
         if thread_c <= PROMPT:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"threads stopped {thread_loop * 1e3:.0f} ms (Python loop) and "
                 f"{thread_c * 1e3:.0f} ms (blocked in C) after the deadline, as promptly as "
                 f"a process ({process_loop * 1e3:.0f} ms)",
             )
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"a process stopped {process_loop * 1e3:.0f} ms after its deadline whatever it "
             f"ran; a thread in a Python loop stopped {thread_loop * 1e3:.0f} ms after it "
             f"(poolwise's asynchronous exception), but a thread blocked in C only when its "

@@ -27,10 +27,6 @@ from typing import TYPE_CHECKING, Any
 from ..pool import Pool
 from .auto_mode import AutoTrial, auto_note, try_auto
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
-    LabSettings,
     Measurement,
     Series,
     Verdict,
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..pool import Mode
+    from .base import LabSettings
 
 __all__ = ["EXPERIMENT", "IoBound", "IoRates", "ModeBest", "WorkloadRates"]
 
@@ -290,14 +287,12 @@ def _judge(rates: IoRates) -> Verdict:
     behind = [o for o in outcomes if o.processes_win()]
     cpu_text = f"{cpus:g} CPU{'s' if cpus != 1 else ''}"
     if len(overlapping) == len(outcomes):
-        return Verdict(
-            HOLDS,
+        return Verdict.holds(
             f"{measured}: threads overlap the waiting well beyond the {cpu_text}, "
             f"and processes are not clearly faster.",
         )
     if not overlapping and behind:
-        return Verdict(
-            NOT_HERE,
+        return Verdict.not_here(
             f"{measured}: processes beat threads by more than {1 / WIDE_MARGIN:g}x on "
             f"{_names(behind)}, and threads did not scale past the {cpu_text} anywhere.",
         )
@@ -311,7 +306,7 @@ def _judge(rates: IoRates) -> Verdict:
         parts.append(f"{_names(flat)} stayed under {bar:g}x serial on threads, as CPU work would")
     if lagging:
         parts.append(f"on {_names(lagging)} threads reached under {KEEP_UP:g}x of processes")
-    return Verdict(DEPENDS, f"{measured}: " + ", but ".join(parts) + ".")
+    return Verdict.depends(f"{measured}: " + ", but ".join(parts) + ".")
 
 
 class IoBound:

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..shared import SEGMENT_PREFIX, share
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+from .base import Measurement, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..pool import Pool
+    from .base import LabSettings
 
 __all__ = ["EXPERIMENT", "MemorySharingExperiment", "Sharing"]
 
@@ -253,16 +254,14 @@ class MemorySharingExperiment:
         threads = sharing.threads_saw
         plain = {f"processes ({method})": saw for method, saw in sharing.processes_saw.items()}
         if not plain:
-            return Verdict(DEPENDS, "no process start method could be measured here")
+            return Verdict.depends("no process start method could be measured here")
         if threads != "yes":
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"a thread worker's write to the parent's objects was not seen (seen: {threads})",
             )
         seen_by_parent = [kind for kind, saw in plain.items() if saw != "no"]
         if seen_by_parent:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"the parent saw writes made in {', '.join(seen_by_parent)}: those processes "
                 "shared its memory",
             )
@@ -284,23 +283,20 @@ class MemorySharingExperiment:
         # copies, and where there is none they cannot share at all: the row holds.
         if shared != "yes":
             if shared in ("no", "partly"):
-                return Verdict(HOLDS, f"{facts}; even a write through share() was not seen")
-            return Verdict(HOLDS, f"{facts}; no shared memory could be used here")
+                return Verdict.holds(f"{facts}; even a write through share() was not seen")
+            return Verdict.holds(f"{facts}; no shared memory could be used here")
         if shared_s is None:
-            return Verdict(
-                HOLDS, f"{facts}; a write through share() was seen, its hand-over not timed"
+            return Verdict.holds(
+                f"{facts}; a write through share() was seen, its hand-over not timed"
             )
-        shared_seconds = shared_s
-        if shared_seconds * SHARED_SAVING_FACTOR <= copy_s:
-            return Verdict(
-                DEPENDS,
+        if shared_s * SHARED_SAVING_FACTOR <= copy_s:
+            return Verdict.depends(
                 f"not shared by default ({facts}); but through poolwise.share() a "
                 f"process worker's write reached the parent and the buffer went over in "
-                f"{shared_seconds:.2f} s: processes share memory when they ask",
+                f"{shared_s:.2f} s: processes share memory when they ask",
             )
-        return Verdict(
-            HOLDS,
-            f"{facts}; share() took {shared_seconds:.2f} s, "
+        return Verdict.holds(
+            f"{facts}; share() took {shared_s:.2f} s, "
             f"no {SHARED_SAVING_FACTOR:.0f}x saving over the copy",
         )
 

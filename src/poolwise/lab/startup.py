@@ -21,10 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
-    LabSettings,
     Measurement,
     Series,
     Verdict,
@@ -35,6 +31,8 @@ from .base import (
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
+
+    from .base import LabSettings
 
 __all__ = ["EXPERIMENT", "StartTime", "StartTimes", "StartupExperiment"]
 
@@ -203,24 +201,21 @@ class StartupExperiment:
         thread = times.of("thread")["thread"]
         processes = times.of("process")
         if not processes:
-            return Verdict(DEPENDS, "no process start method could be measured here")
+            return Verdict.depends("no process start method could be measured here")
         fastest_name, fastest = min(processes.items(), key=lambda item: item[1])
         slowest_name, slowest = max(processes.items(), key=lambda item: item[1])
         ratio = fastest / thread if thread > 0 else float("inf")
         if ratio >= SLOWER_FACTOR:
-            return Verdict(
-                HOLDS,
+            return Verdict.holds(
                 f"a thread answered in {thread:.2f} ms; the fastest process, {fastest_name}, "
                 f"took {fastest:.1f} ms ({ratio:.0f}x) and {slowest_name} {slowest:.1f} ms",
             )
         if fastest <= thread:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"{fastest_name} answered in {fastest:.2f} ms, no slower than a thread "
                 f"({thread:.2f} ms)",
             )
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"{fastest_name} answered in {fastest:.2f} ms, only {ratio:.1f}x a thread's "
             f"{thread:.2f} ms, while {slowest_name} took {slowest:.1f} ms: it depends on the "
             "start method",
