@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from poolwise.lab import cpu_bound
+from poolwise.lab import cpu_bound, cpu_workloads
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
@@ -33,6 +33,9 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
         "FRAME_WIDTH": 32,
         "FRAME_HEIGHT": 8,
         "FRAME_COUNT": 2,
+    }.items():
+        monkeypatch.setattr(cpu_workloads, name, value)
+    for name, value in {
         "TASKS_PER_WORKER": 2,
         "WARM_SECONDS": 0.01,
         "WARM_SECONDS_INTERPRETERS": 0.01,
@@ -86,7 +89,7 @@ def test_tiny_run_measures_every_workload_and_mode(
     # Interpreter workers (Python 3.13+) run the pure-Python workloads only; elsewhere a
     # note says why they were not measured.
     interpreters = interpreters_unavailable() is None
-    pure = list(cpu_bound.PURE_PYTHON) if interpreters else []
+    pure = list(cpu_workloads.PURE_PYTHON) if interpreters else []
     for key in pure:
         for workers in (1, 2):
             assert figures[f"{key}: interpreters speed-up at {workers} workers"] > 0
@@ -121,11 +124,11 @@ def test_tiny_run_measures_every_workload_and_mode(
 
 def test_missing_numpy_is_a_note_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     _block_numpy(monkeypatch)
-    monkeypatch.setattr(cpu_bound, "FRAME_WIDTH", 16)
-    monkeypatch.setattr(cpu_bound, "FRAME_HEIGHT", 4)
+    monkeypatch.setattr(cpu_workloads, "FRAME_WIDTH", 16)
+    monkeypatch.setattr(cpu_workloads, "FRAME_HEIGHT", 4)
     notes: list[str] = []
 
-    workloads = cpu_bound._workloads(3, notes)
+    workloads = cpu_workloads.cpu_workloads(3, notes)
 
     assert [w.key for w in workloads] == ["primes", "matmul-python", "zlib", "lzma"]
     assert all(len(w.inputs) == 3 for w in workloads)
@@ -138,24 +141,24 @@ def test_missing_numpy_is_a_note_not_an_error(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_tasks_compute_what_they_say() -> None:
-    assert cpu_bound.count_primes(0, 100) == 25
-    assert cpu_bound.count_primes(90, 20) == 5  # 97, 101, 103, 107, 109
-    assert cpu_bound.matmul_python(3, 1) == cpu_bound.matmul_python(3, 1)
-    frames = [cpu_bound.make_frame(i, 32, 8) for i in range(2)]
-    assert cpu_bound.compress_zlib(frames, 6) == sum(len(zlib.compress(f, 6)) for f in frames)
-    assert cpu_bound.compress_lzma(frames, 0) > 0
+    assert cpu_workloads.count_primes(0, 100) == 25
+    assert cpu_workloads.count_primes(90, 20) == 5  # 97, 101, 103, 107, 109
+    assert cpu_workloads.matmul_python(3, 1) == cpu_workloads.matmul_python(3, 1)
+    frames = [cpu_workloads.make_frame(i, 32, 8) for i in range(2)]
+    assert cpu_workloads.compress_zlib(frames, 6) == sum(len(zlib.compress(f, 6)) for f in frames)
+    assert cpu_workloads.compress_lzma(frames, 0) > 0
 
 
 def test_frames_are_deterministic_distinct_and_sized() -> None:
-    frame = cpu_bound.make_frame(5, 64, 16)
+    frame = cpu_workloads.make_frame(5, 64, 16)
     assert len(frame) == 64 * 16
-    assert frame == cpu_bound.make_frame(5, 64, 16)
-    assert frame != cpu_bound.make_frame(6, 64, 16)
+    assert frame == cpu_workloads.make_frame(5, 64, 16)
+    assert frame != cpu_workloads.make_frame(6, 64, 16)
 
 
 def test_matmul_numpy_when_installed() -> None:
     pytest.importorskip("numpy")
-    assert cpu_bound.matmul_numpy(4, 2) > 0
+    assert cpu_workloads.matmul_numpy(4, 2) > 0
 
 
 # -- the verdict rules, on synthetic figures ----------------------------------------------
@@ -169,15 +172,27 @@ def _judge(
     **released: tuple[float, float],
 ) -> Verdict:
     """Judge speed-ups given as (threads, processes) at the top worker count (= cpus)."""
-    figures: dict[str, float | str] = {"cpus": cpus, "top workers": cpus, "gil": gil}
     workloads = {"primes": primes, "matmul-python": matmul}
     workloads |= {key.replace("_", "-"): value for key, value in released.items()}
-    for key, (threads, processes) in workloads.items():
-        figures[f"{key}: threads speed-up at {cpus} workers"] = threads
-        figures[f"{key}: processes speed-up at {cpus} workers"] = processes
-        # A lower worker count that must not count: the judge reads the top one only.
-        figures[f"{key}: threads speed-up at 1 workers"] = 5.0
-    return cpu_bound.EXPERIMENT.judge(Measurement(figures=figures))
+    # A lower worker count that must not count: the judge reads the top one only.
+    counts = (1, cpus) if cpus > 1 else (1,)
+    lower = (5.0,) if cpus > 1 else ()
+    speedups = {
+        "threads": {key: (*lower, threads) for key, (threads, _) in workloads.items()},
+        "processes": {key: (*lower, processes) for key, (_, processes) in workloads.items()},
+    }
+    return cpu_bound.EXPERIMENT.judge(Measurement(_scaling(cpus, gil, counts, speedups)))
+
+
+def _scaling(
+    cpus: int,
+    gil: str = "enabled",
+    counts: tuple[int, ...] = (1, 2),
+    speedups: dict[str, dict[str, tuple[float, ...]]] | None = None,
+) -> cpu_bound.CpuScaling:
+    return cpu_bound.CpuScaling(
+        cpus=cpus, gil=gil, counts=counts, serial={}, speedups=speedups or {}, auto={}
+    )
 
 
 def test_one_cpu_depends() -> None:
@@ -188,7 +203,7 @@ def test_one_cpu_depends() -> None:
 
 
 def test_no_pure_python_figures_depends() -> None:
-    verdict = cpu_bound.EXPERIMENT.judge(Measurement(figures={"cpus": 2, "top workers": 2}))
+    verdict = cpu_bound.EXPERIMENT.judge(Measurement(_scaling(2)))
     assert verdict.status == DEPENDS
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support import wait_until, worker_processes
 
-from poolwise.lab import footprint
+from poolwise.lab import footprint, footprint_sweeps
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
@@ -68,14 +68,14 @@ def test_raw_processes_are_stopped_when_measuring_fails(monkeypatch: pytest.Monk
     def fail(_pids: object) -> tuple[float, float | None]:
         raise RuntimeError("measuring failed")
 
-    monkeypatch.setattr(footprint, "_total", fail)
+    monkeypatch.setattr(footprint_sweeps, "total_mb", fail)
     with pytest.raises(RuntimeError, match="measuring failed"):
-        footprint._processes_sweep(default_start_method(), [1, 2])
+        footprint_sweeps.processes_sweep(default_start_method(), [1, 2])
     _noworker_processes()
 
 
 def test_raw_threads_are_stopped_when_measuring_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = footprint._memory
+    real = footprint_sweeps.memory_mb
     calls = []
 
     def fail_after_baseline(process: psutil.Process) -> tuple[float, float | None]:
@@ -85,37 +85,35 @@ def test_raw_threads_are_stopped_when_measuring_fails(monkeypatch: pytest.Monkey
         return real(process)
 
     threads_before = threading.active_count()
-    monkeypatch.setattr(footprint, "_memory", fail_after_baseline)
+    monkeypatch.setattr(footprint_sweeps, "memory_mb", fail_after_baseline)
     with pytest.raises(RuntimeError, match="measuring failed"):
-        footprint._threads_sweep([1, 2])
+        footprint_sweeps.threads_sweep([1, 2])
     assert threading.active_count() == threads_before
 
 
 def test_worker_counts_are_capped_small_in_the_quick_lab() -> None:
-    assert footprint._counts(LabSettings(full=False, cpus=64)) == [1, 2, 4]
-    assert footprint._counts(LabSettings(full=False, cpus=2)) == [1, 2]
-    assert footprint._counts(LabSettings(full=True, cpus=2)) == [1, 2, 4, 8]
-    assert footprint._counts(LabSettings(full=True, cpus=64)) == [1, 2, 4, 8]
+    assert footprint.counts_for(LabSettings(full=False, cpus=64)) == [1, 2, 4]
+    assert footprint.counts_for(LabSettings(full=False, cpus=2)) == [1, 2]
+    assert footprint.counts_for(LabSettings(full=True, cpus=2)) == [1, 2, 4, 8]
+    assert footprint.counts_for(LabSettings(full=True, cpus=64)) == [1, 2, 4, 8]
 
 
 # The verdict rule, from synthetic figures on both sides of each threshold.
 
 
-def _measured(thread: float, fork: float, spawn: float = 8.0) -> Measurement:
-    return Measurement(
-        figures={
-            "thread: MB per worker (USS)": thread,
-            "process (fork): MB per worker (USS)": fork,
-            "process (fork): MB per worker (PSS)": fork + 5,
-            "process (spawn): MB per worker (USS)": spawn,
-            "process (spawn): MB per worker (PSS)": spawn + 2,
-            "poolwise threads pool: MB per worker (USS)": thread,
-            "poolwise processes pool (spawn): MB per worker (USS)": spawn + 3,
-        }
+def _measured(thread: float, fork: float, spawn: float = 8.0) -> Measurement[footprint.Footprint]:
+    kinds = (
+        footprint.WorkerMemory("thread", "thread", thread),
+        footprint.WorkerMemory("process (fork)", "process", fork, fork + 5),
+        footprint.WorkerMemory("process (spawn)", "process", spawn, spawn + 2),
+        # Pools must not count: the verdict is on the primitives.
+        footprint.WorkerMemory("poolwise threads pool", "pool", thread),
+        footprint.WorkerMemory("poolwise processes pool (spawn)", "pool", spawn + 3),
     )
+    return Measurement(footprint.Footprint(kinds, most_workers=2))
 
 
-def _judge(measurement: Measurement) -> tuple[str, str]:
+def _judge(measurement: Measurement[footprint.Footprint]) -> tuple[str, str]:
     verdict = footprint.EXPERIMENT.judge(measurement)
     return verdict.status, verdict.reason
 
@@ -159,5 +157,5 @@ def test_a_thread_measured_below_one_page_counts_as_one_page(thread: float) -> N
 
 
 def test_depends_when_no_process_could_be_measured() -> None:
-    figures = {"thread: MB per worker (USS)": 0.01}
-    assert _judge(Measurement(figures=dict(figures)))[0] == DEPENDS
+    thread = footprint.WorkerMemory("thread", "thread", 0.01)
+    assert _judge(Measurement(footprint.Footprint((thread,), most_workers=2)))[0] == DEPENDS

@@ -24,14 +24,18 @@ def test_processes_and_threads_are_timed(monkeypatch: pytest.MonkeyPatch) -> Non
     assert float(figures["thread, blocked in C: s to stop"]) >= 0.4 - interrupt.TIMEOUT - 0.05
 
 
-def _figures(process: float, thread_loop: float, thread_c: float) -> Measurement:
+def _figures(
+    process: float, thread_loop: float, thread_c: float
+) -> Measurement[interrupt.StopTimes]:
     return Measurement(
-        figures={
-            "process, Python loop: s to stop": process,
-            "process, blocked in C: s to stop": process,
-            "thread, Python loop: s to stop": thread_loop,
-            "thread, blocked in C: s to stop": thread_c,
-        }
+        interrupt.StopTimes(
+            timeout_s=interrupt.TIMEOUT,
+            blocking_s=interrupt.QUICK_BLOCK,
+            process_loop_s=process,
+            process_c_s=process,
+            thread_loop_s=thread_loop,
+            thread_c_s=thread_c,
+        )
     )
 
 
@@ -44,5 +48,5 @@ def _figures(process: float, thread_loop: float, thread_c: float) -> Measurement
         (_figures(0.9, 0.02, 0.03), NOT_HERE),  # even a process was slow to stop
     ],
 )
-def test_verdict_rules(measurement: Measurement, status: str) -> None:
+def test_verdict_rules(measurement: Measurement[interrupt.StopTimes], status: str) -> None:
     assert interrupt.EXPERIMENT.judge(measurement).status == status

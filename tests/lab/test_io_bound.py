@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support import wait_until, worker_processes
 
-from poolwise.lab import io_bound
+from poolwise.lab import io_bound, local_http
 from poolwise.lab.base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
 def _assert_cleaned_up() -> None:
     """No server or handler thread, temporary folder or worker process is left."""
     left = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    assert io_bound.SERVER_THREAD not in left
+    assert local_http.SERVER_THREAD not in left
     assert not [name for name in left if "process_request" in name], left
     temp = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(io_bound.TEMP_PREFIX)]
     assert temp == []
@@ -85,20 +85,23 @@ def test_ctrl_c_mid_run_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_fetch_refuses_anything_but_localhost() -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
-        io_bound.fetch("http://example.com/")
+        local_http.fetch("http://example.com/")
 
 
-def _figures(cpus: int = 2, **speedups: tuple[float, float]) -> Measurement:
+def _figures(cpus: int = 2, **speedups: tuple[float, float]) -> Measurement[io_bound.IoRates]:
     """Figures with serial 100/s and the given (threads, processes) speed-ups per workload."""
-    figures: dict[str, float | str] = {"cpus": cpus, "latency ms": 20.0}
-    for name, unit in io_bound.UNITS.items():
+    workloads = []
+    for name in io_bound.UNITS:
         threads, processes = speedups.get(name, speedups.get("every", (1.0, 1.0)))
-        figures[f"{name} serial {unit}"] = 100.0
-        for mode, x in (("threads", threads), ("processes", processes)):
-            figures[f"{name} {mode} best {unit}"] = 100.0 * x
-            figures[f"{name} {mode} best at workers"] = 32
-            figures[f"{name} {mode} speed-up x"] = x
-    return Measurement(figures=figures)
+        workloads.append(
+            io_bound.WorkloadRates(
+                name,
+                serial=100.0,
+                threads=io_bound.ModeBest(100.0 * threads, 32, threads),
+                processes=io_bound.ModeBest(100.0 * processes, 32, processes),
+            )
+        )
+    return Measurement(io_bound.IoRates(cpus, latency_ms=20.0, workloads=tuple(workloads)))
 
 
 @pytest.mark.parametrize(
@@ -124,7 +127,7 @@ def _figures(cpus: int = 2, **speedups: tuple[float, float]) -> Measurement:
         (_figures(network=(10.0, 9.0), files=(1.0, 3.0)), DEPENDS),
     ],
 )
-def test_verdict_rules(measurement: Measurement, status: str) -> None:
+def test_verdict_rules(measurement: Measurement[io_bound.IoRates], status: str) -> None:
     verdict = io_bound.EXPERIMENT.judge(measurement)
     assert verdict.status == status
     # One sentence that names the measured figures.

@@ -10,12 +10,14 @@ import pytest
 from rich.console import Console
 
 from poolwise import cli
-from poolwise.lab import runner
+from poolwise.lab import interrupt, runner
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
     LabSettings,
     Measurement,
+    NamedFigures,
+    RowResult,
     Series,
     Verdict,
     worker_counts,
@@ -32,13 +34,13 @@ class _Fake:
     row = "Fake row"
     claim = "Fakes are fast"
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[NamedFigures]:
         return Measurement(
-            figures={"speed-up at 2 workers": 1.9, "cpus": settings.cpus},
+            NamedFigures({"speed-up at 2 workers": 1.9, "cpus": settings.cpus}),
             series=[Series("threads", [1.0, 2.0], [1.0, 1.9], "workers", "speed-up")],
         )
 
-    def judge(self, measurement: Measurement) -> Verdict:
+    def judge(self, measurement: Measurement[NamedFigures]) -> Verdict:
         value = measurement.figures["speed-up at 2 workers"]
         return Verdict(HOLDS, f"reached {value}x")
 
@@ -47,7 +49,7 @@ class _Broken(_Fake):
     key = "broken"
     row = "Broken row"
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[NamedFigures]:
         raise RuntimeError("no network here")
 
 
@@ -116,11 +118,13 @@ def test_cli_lab_writes_json_with_machine_facts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "lab.json"
-    assert cli.main(["lab", "--only", "fake", "--json", str(target)]) == 0
+    assert cli.main(["lab", "--only", "fake,broken", "--json", str(target)]) == 0
     data = json.loads(target.read_text())
     assert data["machine"]["usable_cpus"] >= 1
     assert data["rows"][0]["verdict"] == {"status": "holds", "reason": "reached 1.9x"}
     assert data["rows"][0]["measurement"]["series"][0]["y"] == [1.0, 1.9]
+    assert data["rows"][0]["measurement"]["figures"] == {"speed-up at 2 workers": 1.9, "cpus": 2}
+    assert data["rows"][1]["measurement"]["figures"] == {}
     assert "Fake row" in capsys.readouterr().out
 
 
@@ -128,3 +132,30 @@ def test_cli_lab_writes_json_with_machine_facts(
 def test_cli_lab_unknown_row_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["lab", "--only", "nope"]) == 2
     assert "unknown row nope" in capsys.readouterr().err
+
+
+def test_json_carries_a_typed_record_as_figures_by_name() -> None:
+    times = interrupt.StopTimes(
+        timeout_s=0.2,
+        blocking_s=1.0,
+        process_loop_s=0.01,
+        process_c_s=0.02,
+        thread_loop_s=0.03,
+        thread_c_s=0.8,
+    )
+    row = RowResult(
+        "interruptibility",
+        "Interruptibility",
+        "claim",
+        Measurement(times),
+        Verdict(HOLDS, "x"),
+        1.0,
+    )
+    data = json.loads(json.dumps(LabReport.of([row], full=False, seconds=1.0).to_dict()))
+    (row_data,) = data["rows"]
+    assert set(row_data) == {"key", "row", "claim", "measurement", "verdict", "seconds", "error"}
+    assert set(row_data["measurement"]) == {"figures", "series", "notes"}
+    figures = row_data["measurement"]["figures"]
+    assert figures["thread, blocked in C: s to stop"] == 0.8
+    assert figures["plain threading.Thread"] == "no way to stop it"
+    assert "thread_c_s" not in figures

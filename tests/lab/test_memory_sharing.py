@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import wait_until, worker_processes
@@ -70,32 +72,29 @@ def test_a_wrong_checksum_is_an_error_not_a_figure() -> None:
 _COPY_S = 0.3
 
 
-def _measured() -> Measurement:
-    """Figures as a 2-core machine gives them: the seed's row holds, shared memory helps."""
-    figures: dict[str, float | str] = {
-        "buffer MB": 64,
-        "threads: parent saw the write": "yes",
-        "threads: hand-over s": 0.02,
-        "processes (fork): parent saw the write": "no",
-        "processes (spawn): parent saw the write": "no",
-        "processes (forkserver): parent saw the write": "no",
-        "processes: start method": "forkserver",
-        "processes, copy: hand-over s": _COPY_S,
-        "processes with share(): parent saw the write": "yes",
-        "processes, share(): hand-over s": 0.03,
-    }
-    return Measurement(figures=figures)
+def _measured(**changes: Any) -> Measurement[memory_sharing.Sharing]:
+    """Figures as a 2-core machine gives them: the seed's row holds, shared memory helps;
+    ``changes`` replace some of them."""
+    sharing = memory_sharing.Sharing(
+        buffer_mb=64,
+        threads_saw="yes",
+        threads_hand_over_s=0.02,
+        processes_saw={"fork": "no", "spawn": "no", "forkserver": "no"},
+        start_method="forkserver",
+        copy_hand_over_s=_COPY_S,
+        shared_saw="yes",
+        shared_hand_over_s=0.03,
+    )
+    return Measurement(dataclasses.replace(sharing, **changes))
 
 
-def _judge(measurement: Measurement) -> tuple[str, str]:
+def _judge(measurement: Measurement[memory_sharing.Sharing]) -> tuple[str, str]:
     verdict = memory_sharing.EXPERIMENT.judge(measurement)
     return verdict.status, verdict.reason
 
 
-def _shared_s(seconds: float) -> Measurement:
-    measurement = _measured()
-    measurement.figures["processes, share(): hand-over s"] = seconds
-    return measurement
+def _shared_s(seconds: float) -> Measurement[memory_sharing.Sharing]:
+    return _measured(shared_hand_over_s=seconds)
 
 
 def test_depends_when_a_shared_block_is_seen_and_saves_the_factor() -> None:
@@ -116,19 +115,14 @@ def test_holds_when_the_shared_block_saves_less_than_the_factor() -> None:
 
 @pytest.mark.parametrize("shared", ["unavailable", "no", "partly"])
 def test_holds_when_processes_cannot_share_memory_here(shared: str) -> None:
-    measurement = _measured()
-    measurement.figures["processes with share(): parent saw the write"] = shared
-    if shared == "unavailable":
-        del measurement.figures["processes, share(): hand-over s"]
-    status, reason = _judge(measurement)
+    shared_s = None if shared == "unavailable" else 0.03
+    status, reason = _judge(_measured(shared_saw=shared, shared_hand_over_s=shared_s))
     assert status == HOLDS
     assert "0.30 s by copy" in reason
 
 
 def test_holds_when_the_shared_block_was_seen_but_not_timed() -> None:
-    measurement = _measured()
-    del measurement.figures["processes, share(): hand-over s"]
-    status, reason = _judge(measurement)
+    status, reason = _judge(_measured(shared_hand_over_s=None))
     assert status == HOLDS
     assert "not timed" in reason
 
@@ -137,29 +131,24 @@ def test_a_full_dev_shm_skips_the_big_block_not_the_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(memory_sharing, "_shm_free_mb", lambda: 1.0)
-    measurement = Measurement()
+    notes: list[str] = []
     with poolwise.Pool("threads", 1) as pool:
-        memory_sharing.MemorySharingExperiment._shared(pool, bytes(4096), 1, measurement)
-    assert measurement.figures == {"processes with share(): parent saw the write": "yes"}
-    assert "1 MB free" in measurement.notes[0]
+        assert memory_sharing._shared(pool, bytes(4096), 1, notes) == ("yes", None)
+    assert "1 MB free" in notes[0]
 
 
 @pytest.mark.parametrize("seen", ["no", "partly"])
 def test_does_not_hold_when_the_parent_misses_a_thread_write(seen: str) -> None:
-    measurement = _measured()
-    measurement.figures["threads: parent saw the write"] = seen
-    assert _judge(measurement)[0] == NOT_HERE
+    assert _judge(_measured(threads_saw=seen))[0] == NOT_HERE
 
 
 @pytest.mark.parametrize("seen", ["yes", "partly"])
 def test_does_not_hold_when_the_parent_sees_a_process_write(seen: str) -> None:
-    measurement = _measured()
-    measurement.figures["processes (fork): parent saw the write"] = seen
-    status, reason = _judge(measurement)
+    saw = {"fork": seen, "spawn": "no", "forkserver": "no"}
+    status, reason = _judge(_measured(processes_saw=saw))
     assert status == NOT_HERE
     assert "processes (fork)" in reason
 
 
 def test_depends_when_no_process_could_be_measured() -> None:
-    figures = {k: v for k, v in _measured().figures.items() if not k.startswith("processes (")}
-    assert _judge(Measurement(figures=figures))[0] == DEPENDS
+    assert _judge(_measured(processes_saw={}))[0] == DEPENDS

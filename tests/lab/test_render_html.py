@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-from poolwise.lab.base import DEPENDS, HOLDS, Measurement, RowResult, Series, Verdict
+from poolwise.lab.base import (
+    DEPENDS,
+    HOLDS,
+    Measurement,
+    NamedFigures,
+    RowResult,
+    Series,
+    Verdict,
+)
 from poolwise.lab.render_html import render_html
 from poolwise.lab.report import LabReport
 
@@ -12,14 +20,14 @@ from poolwise.lab.report import LabReport
 def sample_report() -> LabReport:
     """Two rows with charts and one without, as a real lab run would give."""
     speedups = Measurement(
-        figures={"primes: processes speed-up at 2 workers": 1.9},
+        NamedFigures({"primes: processes speed-up at 2 workers": 1.9}),
         series=[
             Series("primes, threads", [1.0, 2.0], [1.0, 0.97], "workers", "speed-up"),
             Series("primes, processes", [1.0, 2.0], [1.0, 1.9], "workers", "speed-up"),
         ],
     )
     memory = Measurement(
-        figures={"thread MB per worker": 0.1},
+        NamedFigures({"thread MB per worker": 0.1}),
         series=[Series("threads", [1.0, 2.0, 4.0], [0.1, 0.2, 0.4], "workers", "MB added")],
         notes=["poolwise.share() arrives with issue #7"],
     )
@@ -44,7 +52,7 @@ def sample_report() -> LabReport:
             "interruptibility",
             "Interruptibility",
             "Threads are not",
-            Measurement(),
+            Measurement(NamedFigures()),
             Verdict(DEPENDS, "could not be measured here"),
             0.1,
             error="Traceback...",

@@ -35,11 +35,13 @@ def test_every_kind_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert startup.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
 
 
-def _figures(thread: float, **processes: float) -> Measurement:
-    figures: dict[str, float | str] = {"thread: ms to first result": thread}
+def _figures(thread: float, **processes: float) -> Measurement[startup.StartTimes]:
+    # A pool far faster than any process must not count: the verdict is on primitives.
+    kinds = [startup.StartTime("poolwise threads pool", "pool", thread / 100, thread)]
+    kinds.append(startup.StartTime("thread", "thread", thread, thread))
     for method, ms in processes.items():
-        figures[f"process ({method}): ms to first result"] = ms
-    return Measurement(figures=figures)
+        kinds.append(startup.StartTime(f"process ({method})", "process", ms, ms))
+    return Measurement(startup.StartTimes(tuple(kinds)))
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,7 @@ def _figures(thread: float, **processes: float) -> Measurement:
         (_figures(0.1), DEPENDS),  # nothing measured
     ],
 )
-def test_verdict_rules(measurement: Measurement, status: str) -> None:
+def test_verdict_rules(measurement: Measurement[startup.StartTimes], status: str) -> None:
     verdict = startup.EXPERIMENT.judge(measurement)
     assert verdict.status == status
     assert verdict.reason

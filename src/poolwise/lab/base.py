@@ -1,18 +1,20 @@
 """What every lab experiment is: measure, then judge the seed's claim from the figures.
 
 An experiment measures one row (or example) of the seed's "processes vs threads" table on
-this machine and returns a ``Measurement``: named figures and, for the charts, series.
-``judge`` turns figures into a ``Verdict`` by stated thresholds (module constants of the
+this machine and returns a ``Measurement``: a typed record of what it measured (a frozen
+dataclass of the experiment's own) and, for the charts, series. ``judge`` reads the record's
+fields and turns them into a ``Verdict`` by stated thresholds (module constants of the
 experiment, each with a comment on where its number came from); it never measures, so
-tests feed it synthetic figures on both sides of each threshold. Rendering (terminal,
-JSON, HTML) lives apart and sees only ``RowResult``.
+tests feed it synthetic records on both sides of each threshold. The record also names its
+figures for people (``Record.figures``, units in the names): that is all rendering
+(terminal, JSON, HTML) sees, through ``RowResult``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Generic, Literal, Protocol, TypeVar
 
 __all__ = [
     "DEPENDS",
@@ -21,10 +23,14 @@ __all__ = [
     "Experiment",
     "LabSettings",
     "Measurement",
+    "NamedFigures",
+    "Record",
+    "RecordT",
     "RowResult",
     "Series",
     "Status",
     "Verdict",
+    "Worker",
     "interpreters_unavailable",
     "worker_counts",
 ]
@@ -34,6 +40,10 @@ HOLDS: Status = "holds"
 NOT_HERE: Status = "does not hold here"
 DEPENDS: Status = "depends"
 
+#: What a figure was measured on: a primitive itself (a thread, a process, an interpreter)
+#: or a poolwise pool of them.
+Worker = Literal["thread", "process", "interpreter", "pool"]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -41,6 +51,21 @@ class Verdict:
 
     status: Status
     reason: str
+
+    @classmethod
+    def holds(cls, reason: str) -> Verdict:
+        """The claim holds here, because ``reason``."""
+        return cls(HOLDS, reason)
+
+    @classmethod
+    def not_here(cls, reason: str) -> Verdict:
+        """The claim does not hold on this machine, because ``reason``."""
+        return cls(NOT_HERE, reason)
+
+    @classmethod
+    def depends(cls, reason: str) -> Verdict:
+        """Whether the claim holds depends (on the start method, the load...): ``reason``."""
+        return cls(DEPENDS, reason)
 
 
 @dataclass(frozen=True)
@@ -54,14 +79,42 @@ class Series:
     y_label: str
 
 
-@dataclass
-class Measurement:
-    """What an experiment measured: figures by name (units in the name) and chart series."""
+class Record(Protocol):
+    """What one experiment measured, as typed fields its ``judge`` reads."""
 
-    figures: dict[str, float | str] = field(default_factory=dict)
+    def figures(self) -> dict[str, float | str]:
+        """The same figures by name, units in the name, for the terminal, JSON and HTML."""
+        ...
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+@dataclass(frozen=True)
+class NamedFigures:
+    """A record that is only figures by name: for a row nothing could be measured for (it
+    has none) and for tests of rendering, which sees names and values only."""
+
+    named: dict[str, float | str] = field(default_factory=dict)
+
+    def figures(self) -> dict[str, float | str]:
+        """The figures as given."""
+        return dict(self.named)
+
+
+@dataclass
+class Measurement(Generic[RecordT]):
+    """What an experiment measured: its typed record and chart series."""
+
+    record: RecordT
     series: list[Series] = field(default_factory=list)
     #: Why a part could not be measured here (e.g. NumPy missing), with how to get it.
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def figures(self) -> dict[str, float | str]:
+        """The record's figures by name (units in the name), in the order it measured them."""
+        return self.record.figures()
 
 
 @dataclass(frozen=True)
@@ -88,13 +141,13 @@ class RowResult:
     key: str
     row: str
     claim: str
-    measurement: Measurement
+    measurement: Measurement[Record]
     verdict: Verdict
     seconds: float
     error: str | None = None
 
 
-class Experiment(Protocol):
+class Experiment(Protocol[RecordT]):
     """One row of the seed's table (or one of its examples), measured here."""
 
     #: Short id for ``--only`` (e.g. ``"starting-time"``).
@@ -104,12 +157,12 @@ class Experiment(Protocol):
     #: What the seed claims, in its words.
     claim: str
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[RecordT]:
         """Measure on this machine."""
         ...
 
-    def judge(self, measurement: Measurement) -> Verdict:
-        """The verdict from the figures alone, by this experiment's thresholds."""
+    def judge(self, measurement: Measurement[RecordT]) -> Verdict:
+        """The verdict from the record alone, by this experiment's thresholds."""
         ...
 
 

@@ -10,14 +10,17 @@ case through poolwise's ``timeout=``, from the deadline until the worker is gone
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+from .base import Measurement, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["EXPERIMENT", "InterruptExperiment"]
+    from .base import LabSettings
+
+__all__ = ["EXPERIMENT", "InterruptExperiment", "StopTimes"]
 
 #: The timeout given to each runaway task (seconds).
 TIMEOUT = 0.2
@@ -29,6 +32,30 @@ FULL_BLOCK = 3.0
 PROMPT = 0.5
 #: Give up waiting for a thread to stop after this many seconds past its blocking call.
 GIVE_UP = 10.0
+
+
+@dataclass(frozen=True)
+class StopTimes:
+    """Seconds after the deadline until each runaway task's worker was stopped."""
+
+    timeout_s: float
+    blocking_s: float
+    process_loop_s: float
+    process_c_s: float
+    thread_loop_s: float
+    thread_c_s: float
+
+    def figures(self) -> dict[str, float | str]:
+        """The times by name, for people."""
+        return {
+            "timeout s": self.timeout_s,
+            "blocking call s": self.blocking_s,
+            "process, Python loop: s to stop": self.process_loop_s,
+            "process, blocked in C: s to stop": self.process_c_s,
+            "thread, Python loop: s to stop": self.thread_loop_s,
+            "thread, blocked in C: s to stop": self.thread_c_s,
+            "plain threading.Thread": "no way to stop it",
+        }
 
 
 def spin() -> None:
@@ -83,51 +110,42 @@ class InterruptExperiment:
     row = "Interruptibility"
     claim = "Child processes are interruptible; threads are not"
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[StopTimes]:
+        """Time a Python loop and a call blocked in C past their deadline, in each kind."""
         block = FULL_BLOCK if settings.full else QUICK_BLOCK
-        measurement = Measurement()
-        figures = measurement.figures
-        figures["timeout s"] = TIMEOUT
-        figures["blocking call s"] = block
-        figures["process, Python loop: s to stop"] = round(_process_stop_seconds(spin), 4)
-        figures["process, blocked in C: s to stop"] = round(
-            _process_stop_seconds(block_in_c, block), 4
+        times = StopTimes(
+            timeout_s=TIMEOUT,
+            blocking_s=block,
+            process_loop_s=round(_process_stop_seconds(spin), 4),
+            process_c_s=round(_process_stop_seconds(block_in_c, block), 4),
+            thread_loop_s=round(_thread_stop_seconds(spin), 4),
+            thread_c_s=round(_thread_stop_seconds(block_in_c, block), 4),
         )
-        figures["thread, Python loop: s to stop"] = round(_thread_stop_seconds(spin), 4)
-        figures["thread, blocked in C: s to stop"] = round(
-            _thread_stop_seconds(block_in_c, block), 4
-        )
-        figures["plain threading.Thread"] = "no way to stop it"
-        return measurement
+        return Measurement(times)
 
-    def judge(self, measurement: Measurement) -> Verdict:
-        figures = measurement.figures
-        process_loop = float(figures["process, Python loop: s to stop"])
-        process_c = float(figures["process, blocked in C: s to stop"])
-        thread_loop = float(figures["thread, Python loop: s to stop"])
-        thread_c = float(figures["thread, blocked in C: s to stop"])
+    def judge(self, measurement: Measurement[StopTimes]) -> Verdict:
+        """Holds if processes stop promptly and threads, in a loop or in C, do not."""
+        times = measurement.record
+        process_loop, process_c = times.process_loop_s, times.process_c_s
+        thread_loop, thread_c = times.thread_loop_s, times.thread_c_s
         processes_prompt = max(process_loop, process_c) <= PROMPT
         if not processes_prompt:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"a process took {max(process_loop, process_c):.2f} s to stop, more than "
                 f"{PROMPT} s after its deadline",
             )
         if thread_loop > PROMPT and thread_c > PROMPT:
-            return Verdict(
-                HOLDS,
+            return Verdict.holds(
                 f"a process stopped {process_loop * 1e3:.0f} ms after its deadline; threads "
                 f"took {thread_loop:.2f} s (Python loop) and {thread_c:.2f} s (blocked in C)",
             )
         if thread_c <= PROMPT:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"threads stopped {thread_loop * 1e3:.0f} ms (Python loop) and "
                 f"{thread_c * 1e3:.0f} ms (blocked in C) after the deadline, as promptly as "
                 f"a process ({process_loop * 1e3:.0f} ms)",
             )
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"a process stopped {process_loop * 1e3:.0f} ms after its deadline whatever it "
             f"ran; a thread in a Python loop stopped {thread_loop * 1e3:.0f} ms after it "
             f"(poolwise's asynchronous exception), but a thread blocked in C only when its "

@@ -17,14 +17,9 @@ temporary folder and every pool are closed on the way out, also on errors and Ct
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import os
-import sqlite3
 import tempfile
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,22 +27,21 @@ from typing import TYPE_CHECKING, Any
 from ..pool import Pool
 from .auto_mode import AutoTrial, auto_note, try_auto
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
-    LabSettings,
     Measurement,
     Series,
     Verdict,
     worker_counts,
 )
+from .disk_tasks import make_database, query, write_read
+from .local_http import fetch, serve
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from ..pool import Mode
+    from .base import LabSettings
 
-__all__ = ["EXPERIMENT", "IoBound", "fetch", "query", "write_read"]
+__all__ = ["EXPERIMENT", "IoBound", "IoRates", "ModeBest", "WorkloadRates"]
 
 # --- What is measured -------------------------------------------------------------------
 #: Seconds the server waits before each response. A guess at a nearby service: a
@@ -55,8 +49,6 @@ __all__ = ["EXPERIMENT", "IoBound", "fetch", "query", "write_read"]
 LATENCY = 0.020
 #: Bytes in each response body: a small JSON answer (a guess).
 BODY_BYTES = 1024
-#: Seconds one request may take before it fails, so a stuck request cannot hang the lab.
-FETCH_TIMEOUT = 10.0
 #: Rows in the SQLite table (quick, full): 20,000 x 512 B is ~10 MB, several thousand pages,
 #: so the rows a task reads sit on different pages (a guess at "enough rows"). At least
 #: ``SQLITE_KEYS`` and not a multiple of 7919, so a task's keys are distinct.
@@ -99,52 +91,6 @@ UNITS = {"network": "requests/s", "sqlite": "queries/s", "files": "files/s"}
 MODES: tuple[Mode, ...] = ("serial", "threads", "processes")
 #: Prefix of the temporary folder, so tests can check it is gone.
 TEMP_PREFIX = "poolwise-lab-io-"
-#: Name of the server's thread, so tests can check it is gone.
-SERVER_THREAD = "poolwise-lab-http"
-
-# Never through a proxy from the environment: the lab talks to 127.0.0.1 only.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_LOCAL = "http://127.0.0.1:"
-
-
-# --- Tasks: module-level so process workers import them by name -------------------------
-def fetch(url: str) -> int:
-    """GET ``url`` (on 127.0.0.1 only) and return the body's length."""
-    if not url.startswith(_LOCAL):
-        raise ValueError(f"the lab only fetches from {_LOCAL}..., not {url!r}")
-    with _OPENER.open(url, timeout=FETCH_TIMEOUT) as response:
-        return len(response.read())
-
-
-def query(job: tuple[str, int, int, int]) -> int:
-    """Open SQLite file ``job[0]`` read-only, read ``job[3]`` rows by key; their bytes.
-
-    Everything comes in ``job`` (path, task index, rows in the table, keys to read), so a
-    worker process needs none of the parent's settings.
-    """
-    path, index, rows, count = job
-    # A multiplicative hash spreads each task's keys over the whole table.
-    keys = [(index * count + j) * 7919 % rows for j in range(count)]
-    marks = ",".join("?" * len(keys))
-    uri = Path(path).as_uri() + "?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        found = db.execute(f"SELECT v FROM items WHERE k IN ({marks})", keys).fetchall()
-    return sum(len(value) for (value,) in found)
-
-
-def write_read(job: tuple[str, int, int]) -> int:
-    """Write ``job[2]`` bytes to a file in folder ``job[0]``, fsync, read back, remove it."""
-    folder, index, size = job
-    path = os.path.join(folder, f"{index}.bin")
-    with open(path, "wb") as out:
-        out.write(b"\x5a" * size)
-        out.flush()
-        os.fsync(out.fileno())
-    try:
-        with open(path, "rb") as back:
-            return len(back.read())
-    finally:
-        os.remove(path)
 
 
 def _nap(seconds: float) -> int:
@@ -152,66 +98,55 @@ def _nap(seconds: float) -> int:
     return os.getpid()
 
 
-# --- The local HTTP server --------------------------------------------------------------
-class _Server(http.server.ThreadingHTTPServer):
-    # socketserver's default backlog of 5 drops connections when 64 workers connect at once,
-    # and a dropped SYN is retried after ~1 s, which would measure TCP, not the workers.
-    request_queue_size = 256
-    # Handler threads are joined by server_close(), so none outlives the experiment.
-    daemon_threads = False
-    block_on_close = True
-    latency = LATENCY
-    body = b""
+@dataclass(frozen=True)
+class ModeBest:
+    """One mode's best throughput on a workload (rounded as the figures show it)."""
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Say nothing: a client stopped by Ctrl-C is not the server's news."""
+    rate: float  # tasks per second
+    workers: int  # where it was reached
+    speedup: float  # over serial
 
 
-class _DelayedHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        server = self.server
-        assert isinstance(server, _Server)
-        time.sleep(server.latency)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(server.body)))
-        self.end_headers()
-        self.wfile.write(server.body)
+@dataclass(frozen=True)
+class WorkloadRates:
+    """One workload's serial throughput and the best threads and processes reached."""
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep the lab's output clean: no line per request."""
+    name: str
+    serial: float  # tasks per second
+    threads: ModeBest
+    processes: ModeBest
 
 
-@contextlib.contextmanager
-def _serve(latency: float, body_bytes: int) -> Iterator[str]:
-    """A delayed HTTP server on 127.0.0.1, for the block; yields its URL."""
-    server = _Server(("127.0.0.1", 0), _DelayedHandler)
-    server.latency = latency
-    server.body = b"x" * body_bytes
-    try:
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=SERVER_THREAD
-        )
-        thread.start()
-        try:
-            yield f"{_LOCAL}{server.server_address[1]}/"
-        finally:
-            # shutdown() waits for serve_forever to return, so only after it started.
-            server.shutdown()
-            thread.join()
-    finally:
-        server.server_close()
+@dataclass(frozen=True)
+class IoRates:
+    """Each workload's throughputs, and what a fresh auto pool made of it."""
+
+    cpus: int
+    latency_ms: float
+    #: In the order of ``UNITS``.
+    workloads: tuple[WorkloadRates, ...]
+    auto: tuple[AutoTrial, ...] = ()
+
+    def figures(self) -> dict[str, float | str]:
+        """The throughputs by name, units in the names, for people."""
+        figures: dict[str, float | str] = {"cpus": self.cpus, "latency ms": self.latency_ms}
+        for load in self.workloads:
+            unit = UNITS[load.name]
+            figures[f"{load.name} serial {unit}"] = load.serial
+            for mode, best in (("threads", load.threads), ("processes", load.processes)):
+                figures[f"{load.name} {mode} best {unit}"] = best.rate
+                figures[f"{load.name} {mode} best at workers"] = best.workers
+                figures[f"{load.name} {mode} speed-up x"] = best.speedup
+        for trial in self.auto:
+            unit = UNITS[trial.label]
+            figures[f"{trial.label} auto chose"] = trial.mode
+            figures[f"{trial.label} auto workers"] = trial.workers
+            figures[f"{trial.label} auto {unit}, probing and start-up included"] = round(
+                trial.tasks / trial.seconds, 1
+            )
+        return figures
 
 
-def _make_database(path: Path, rows: int) -> None:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute("CREATE TABLE items (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
-        value = b"v" * SQLITE_ROW_BYTES
-        db.executemany("INSERT INTO items VALUES (?, ?)", ((k, value) for k in range(rows)))
-        db.commit()
-
-
-# --- Measuring --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Workload:
     """One kind of I/O: its task, how to make ``n`` inputs, and each result's size."""
@@ -274,19 +209,15 @@ def _measure(
     return rates
 
 
-def _figures(
-    rates: dict[tuple[str, str], dict[int, float]], settings: LabSettings
-) -> dict[str, float | str]:
-    figures: dict[str, float | str] = {"cpus": settings.cpus, "latency ms": LATENCY * 1000}
-    for name, unit in UNITS.items():
-        serial = rates[name, "serial"][1]
-        figures[f"{name} serial {unit}"] = round(serial, 1)
-        for mode in MODES[1:]:
-            workers, best = max(rates[name, mode].items(), key=lambda item: item[1])
-            figures[f"{name} {mode} best {unit}"] = round(best, 1)
-            figures[f"{name} {mode} best at workers"] = workers
-            figures[f"{name} {mode} speed-up x"] = round(best / serial, 2)
-    return figures
+def _best(rates: dict[tuple[str, str], dict[int, float]], name: str) -> WorkloadRates:
+    """The serial rate of workload ``name`` and the best each pool mode reached."""
+    serial = rates[name, "serial"][1]
+
+    def best_of(mode: str) -> ModeBest:
+        workers, best = max(rates[name, mode].items(), key=lambda item: item[1])
+        return ModeBest(round(best, 1), workers, round(best / serial, 2))
+
+    return WorkloadRates(name, round(serial, 1), best_of("threads"), best_of("processes"))
 
 
 def _series(rates: dict[tuple[str, str], dict[int, float]]) -> list[Series]:
@@ -332,15 +263,13 @@ class _Outcome:
         )
 
 
-def _outcome(figures: dict[str, float | str], name: str) -> _Outcome:
-    unit = UNITS[name]
-    threads = float(figures[f"{name} threads best {unit}"])
-    processes = float(figures[f"{name} processes best {unit}"])
+def _outcome(load: WorkloadRates) -> _Outcome:
+    threads, processes = load.threads.rate, load.processes.rate
     return _Outcome(
-        name=name,
-        threads_x=float(figures[f"{name} threads speed-up x"]),
-        processes_x=float(figures[f"{name} processes speed-up x"]),
-        workers=int(float(figures[f"{name} threads best at workers"])),
+        name=load.name,
+        threads_x=load.threads.speedup,
+        processes_x=load.processes.speedup,
+        workers=load.threads.workers,
         vs_processes=threads / processes if processes > 0 else float("inf"),
     )
 
@@ -350,22 +279,20 @@ def _names(outcomes: list[_Outcome]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _judge(figures: dict[str, float | str]) -> Verdict:
-    cpus = float(figures["cpus"])
-    outcomes = [_outcome(figures, name) for name in UNITS]
+def _judge(rates: IoRates) -> Verdict:
+    cpus = float(rates.cpus)
+    outcomes = [_outcome(load) for load in rates.workloads]
     measured = "; ".join(o.text() for o in outcomes)
     overlapping = [o for o in outcomes if o.overlaps(cpus)]
     behind = [o for o in outcomes if o.processes_win()]
     cpu_text = f"{cpus:g} CPU{'s' if cpus != 1 else ''}"
     if len(overlapping) == len(outcomes):
-        return Verdict(
-            HOLDS,
+        return Verdict.holds(
             f"{measured}: threads overlap the waiting well beyond the {cpu_text}, "
             f"and processes are not clearly faster.",
         )
     if not overlapping and behind:
-        return Verdict(
-            NOT_HERE,
+        return Verdict.not_here(
             f"{measured}: processes beat threads by more than {1 / WIDE_MARGIN:g}x on "
             f"{_names(behind)}, and threads did not scale past the {cpu_text} anywhere.",
         )
@@ -379,7 +306,7 @@ def _judge(figures: dict[str, float | str]) -> Verdict:
         parts.append(f"{_names(flat)} stayed under {bar:g}x serial on threads, as CPU work would")
     if lagging:
         parts.append(f"on {_names(lagging)} threads reached under {KEEP_UP:g}x of processes")
-    return Verdict(DEPENDS, f"{measured}: " + ", but ".join(parts) + ".")
+    return Verdict.depends(f"{measured}: " + ", but ".join(parts) + ".")
 
 
 class IoBound:
@@ -389,17 +316,17 @@ class IoBound:
     row = "I/O-bound processing"
     claim = "Threads are optimized for I/O-bound tasks (network, databases, files)"
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[IoRates]:
         """Throughput of each workload serially and on 1..N threads and processes."""
         counts = worker_counts(settings.cpus, beyond=settings.scale(*BEYOND))
         rows = settings.scale(*SQLITE_ROWS)
         with (
             tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as temp,
-            _serve(LATENCY, BODY_BYTES) as url,
+            serve(LATENCY, BODY_BYTES) as url,
         ):
             folder = Path(temp)
             database = folder / "items.db"
-            _make_database(database, rows)
+            make_database(database, rows, SQLITE_ROW_BYTES)
             files = folder / "files"
             files.mkdir()
             workloads = [
@@ -427,18 +354,17 @@ class IoBound:
             ]
             rates = _measure(workloads, counts, settings)
             trials = [_try_auto(load, rates, max(counts)) for load in workloads]
-        figures = _figures(rates, settings)
-        for trial in trials:
-            figures[f"{trial.label} auto chose"] = trial.mode
-            figures[f"{trial.label} auto workers"] = trial.workers
-            figures[f"{trial.label} auto {UNITS[trial.label]}, probing and start-up included"] = (
-                round(trial.tasks / trial.seconds, 1)
-            )
-        return Measurement(figures=figures, series=_series(rates), notes=[auto_note(trials)])
+        record = IoRates(
+            cpus=settings.cpus,
+            latency_ms=LATENCY * 1000,
+            workloads=tuple(_best(rates, name) for name in UNITS),
+            auto=tuple(trials),
+        )
+        return Measurement(record, _series(rates), [auto_note(trials)])
 
-    def judge(self, measurement: Measurement) -> Verdict:
+    def judge(self, measurement: Measurement[IoRates]) -> Verdict:
         """Holds if threads scale I/O past the CPUs everywhere and keep up with processes."""
-        return _judge(measurement.figures)
+        return _judge(measurement.record)
 
 
 EXPERIMENT = IoBound()

@@ -21,17 +21,19 @@ import os
 import secrets
 import time
 import zlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..shared import SEGMENT_PREFIX, share
-from .base import DEPENDS, HOLDS, NOT_HERE, LabSettings, Measurement, Verdict
+from .base import Measurement, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..pool import Pool
+    from .base import LabSettings
 
-__all__ = ["EXPERIMENT", "MemorySharingExperiment"]
+__all__ = ["EXPERIMENT", "MemorySharingExperiment", "Sharing"]
 
 #: Size of the buffer handed to a worker (MB). 64 MB is large enough that the copy dominates
 #: the checksum (measured on 2 cores: zlib.crc32 of 64 MB in 0.03 s, the copy to a process
@@ -50,12 +52,45 @@ SHM_PREFIX = SEGMENT_PREFIX
 #: Docker's default /dev/shm is only 64 MB).
 SHM_HEADROOM_MB = 16
 
-_THREADS = "threads"
-_SHARED = "processes with share()"
 _SAW = ": parent saw the write"
 _HAND_OVER = ": hand-over s"
-_COPY = "processes, copy"
-_SHARED_HAND_OVER = "processes, share()"
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Who saw a worker's writes ("yes", "no" or "partly") and what a hand-over took (s)."""
+
+    buffer_mb: int
+    threads_saw: str
+    threads_hand_over_s: float
+    #: By start method, e.g. {"fork": "no", "spawn": "no"}, the default method last.
+    processes_saw: dict[str, str] = field(default_factory=dict)
+    #: The default start method, whose pool also timed the copy and the shared block.
+    start_method: str = ""
+    copy_hand_over_s: float = 0.0
+    #: Also "unavailable" where no shared memory could be made; None if not tried.
+    shared_saw: str | None = None
+    #: None where /dev/shm had no room for the buffer.
+    shared_hand_over_s: float | None = None
+
+    def figures(self) -> dict[str, float | str]:
+        """The answers and times by name, for people."""
+        figures: dict[str, float | str] = {
+            "buffer MB": self.buffer_mb,
+            "threads" + _SAW: self.threads_saw,
+            "threads" + _HAND_OVER: self.threads_hand_over_s,
+        }
+        for method, saw in self.processes_saw.items():
+            figures[f"processes ({method}){_SAW}"] = saw
+        if self.start_method:
+            figures["processes: start method"] = self.start_method
+            figures["processes, copy" + _HAND_OVER] = self.copy_hand_over_s
+        if self.shared_saw is not None:
+            figures["processes with share()" + _SAW] = self.shared_saw
+        if self.shared_hand_over_s is not None:
+            figures["processes, share()" + _HAND_OVER] = self.shared_hand_over_s
+        return figures
+
 
 #: Markers appended by ``_write``. In a thread this is the parent's list; in a process, the
 #: worker's own copy of this module's list.
@@ -137,6 +172,25 @@ def _shared_hand_over_seconds(pool: Pool, data: bytes, repeats: int) -> float:
         return _best_seconds(repeats, lambda: pool.submit(_checksum, shared).result(), expected)
 
 
+def _shared(pool: Pool, data: bytes, repeats: int, notes: list[str]) -> tuple[str, float | None]:
+    """Whether the parent saw a write through ``share()``, and the shared hand-over's
+    seconds (None where /dev/shm has no room for ``data``); why not, in ``notes``."""
+    try:
+        saw = _shared_write_seen(pool)
+    except OSError as exc:
+        notes.append(f"no shared memory here: {exc}")
+        return "unavailable", None
+    free = _shm_free_mb()
+    needed = len(data) / 2**20 + SHM_HEADROOM_MB
+    if free is not None and free < needed:
+        notes.append(
+            f"/dev/shm has {free:.0f} MB free, the shared-memory hand-over needs "
+            f"{needed:.0f} MB (in Docker: --shm-size=256m): not timed"
+        )
+        return saw, None
+    return saw, round(_shared_hand_over_seconds(pool, data, repeats), 4)
+
+
 def _shm_free_mb() -> float | None:
     """Free space in /dev/shm (MB), or None where there is no such folder."""
     try:
@@ -155,20 +209,18 @@ class MemorySharingExperiment:
         "Memory is not shared between processes; memory is shared between threads within a process"
     )
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[Sharing]:
+        """Have a thread and each kind of process write; time handing a buffer over."""
         import poolwise
         from poolwise.system import default_start_method
 
-        measurement = Measurement()
-        figures = measurement.figures
         megabytes = settings.scale(QUICK_BUFFER_MB, FULL_BUFFER_MB)
-        figures["buffer MB"] = megabytes
         data = bytes(megabytes * 2**20)
         repeats = settings.repeats
 
         with poolwise.Pool("threads", 1) as pool:
-            figures[_THREADS + _SAW] = _write_seen(pool)
-            figures[_THREADS + _HAND_OVER] = round(_hand_over_seconds(pool, data, repeats), 4)
+            threads_saw = _write_seen(pool)
+            threads_s = round(_hand_over_seconds(pool, data, repeats), 4)
 
         default = default_start_method()
         methods = [
@@ -176,69 +228,54 @@ class MemorySharingExperiment:
         ]
         # The default method last: its pool also times the copy and the shared block.
         methods.sort(key=lambda m: m == default)
+        processes_saw: dict[str, str] = {}
+        notes: list[str] = []
         for method in methods:
             with poolwise.Pool("processes", 1, start_method=method) as pool:
-                figures[f"processes ({method}){_SAW}"] = _write_seen(pool)
-                if method != default:
-                    continue
-                figures["processes: start method"] = method
-                figures[_COPY + _HAND_OVER] = round(_hand_over_seconds(pool, data, repeats), 4)
-                self._shared(pool, data, repeats, measurement)
-        return measurement
+                processes_saw[method] = _write_seen(pool)
+                if method == default:
+                    copy_s = round(_hand_over_seconds(pool, data, repeats), 4)
+                    shared_saw, shared_s = _shared(pool, data, repeats, notes)
+        sharing = Sharing(
+            buffer_mb=megabytes,
+            threads_saw=threads_saw,
+            threads_hand_over_s=threads_s,
+            processes_saw=processes_saw,
+            start_method=default,
+            copy_hand_over_s=copy_s,
+            shared_saw=shared_saw,
+            shared_hand_over_s=shared_s,
+        )
+        return Measurement(sharing, notes=notes)
 
-    @staticmethod
-    def _shared(pool: Pool, data: bytes, repeats: int, measurement: Measurement) -> None:
-        figures = measurement.figures
-        try:
-            figures[_SHARED + _SAW] = _shared_write_seen(pool)
-        except OSError as exc:
-            figures[_SHARED + _SAW] = "unavailable"
-            measurement.notes.append(f"no shared memory here: {exc}")
-            return
-        free = _shm_free_mb()
-        needed = len(data) / 2**20 + SHM_HEADROOM_MB
-        if free is not None and free < needed:
-            measurement.notes.append(
-                f"/dev/shm has {free:.0f} MB free, the shared-memory hand-over needs "
-                f"{needed:.0f} MB (in Docker: --shm-size=256m): not timed"
-            )
-            return
-        seconds = _shared_hand_over_seconds(pool, data, repeats)
-        figures[_SHARED_HAND_OVER + _HAND_OVER] = round(seconds, 4)
-
-    def judge(self, measurement: Measurement) -> Verdict:
-        figures = measurement.figures
-        threads = figures.get(_THREADS + _SAW)
-        plain = {
-            name.removesuffix(_SAW): str(value)
-            for name, value in figures.items()
-            if name.startswith("processes (") and name.endswith(_SAW)
-        }
+    def judge(self, measurement: Measurement[Sharing]) -> Verdict:
+        """Holds if threads share and processes do not, unless share() pays (depends)."""
+        sharing = measurement.record
+        threads = sharing.threads_saw
+        plain = {f"processes ({method})": saw for method, saw in sharing.processes_saw.items()}
         if not plain:
-            return Verdict(DEPENDS, "no process start method could be measured here")
+            return Verdict.depends("no process start method could be measured here")
         if threads != "yes":
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"a thread worker's write to the parent's objects was not seen (seen: {threads})",
             )
         seen_by_parent = [kind for kind, saw in plain.items() if saw != "no"]
         if seen_by_parent:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"the parent saw writes made in {', '.join(seen_by_parent)}: those processes "
                 "shared its memory",
             )
-        megabytes = float(figures["buffer MB"])
-        thread_s = float(figures[_THREADS + _HAND_OVER])
-        copy_s = float(figures[_COPY + _HAND_OVER])
-        methods = ", ".join(kind.removeprefix("processes (").rstrip(")") for kind in plain)
+        megabytes = float(sharing.buffer_mb)
+        thread_s = sharing.threads_hand_over_s
+        copy_s = sharing.copy_hand_over_s
+        methods = ", ".join(sharing.processes_saw)
         facts = (
             f"threads saw the write, processes ({methods}) did not; a {megabytes:.0f} MB "
             f"buffer reached a process worker in {copy_s:.2f} s by copy, a thread in "
             f"{thread_s:.2f} s"
         )
-        shared = figures.get(_SHARED + _SAW)
-        shared_s = figures.get(_SHARED_HAND_OVER + _HAND_OVER)
+        shared = sharing.shared_saw
+        shared_s = sharing.shared_hand_over_s
         # Rule: the row is a default, not a law ("depends"), when a process can opt into
         # sharing and it pays: its write reaches the parent through a shared block, and the
         # block hands the buffer over at least SHARED_SAVING_FACTOR times faster than the
@@ -246,23 +283,20 @@ class MemorySharingExperiment:
         # copies, and where there is none they cannot share at all: the row holds.
         if shared != "yes":
             if shared in ("no", "partly"):
-                return Verdict(HOLDS, f"{facts}; even a write through share() was not seen")
-            return Verdict(HOLDS, f"{facts}; no shared memory could be used here")
+                return Verdict.holds(f"{facts}; even a write through share() was not seen")
+            return Verdict.holds(f"{facts}; no shared memory could be used here")
         if shared_s is None:
-            return Verdict(
-                HOLDS, f"{facts}; a write through share() was seen, its hand-over not timed"
+            return Verdict.holds(
+                f"{facts}; a write through share() was seen, its hand-over not timed"
             )
-        shared_seconds = float(shared_s)
-        if shared_seconds * SHARED_SAVING_FACTOR <= copy_s:
-            return Verdict(
-                DEPENDS,
+        if shared_s * SHARED_SAVING_FACTOR <= copy_s:
+            return Verdict.depends(
                 f"not shared by default ({facts}); but through poolwise.share() a "
                 f"process worker's write reached the parent and the buffer went over in "
-                f"{shared_seconds:.2f} s: processes share memory when they ask",
+                f"{shared_s:.2f} s: processes share memory when they ask",
             )
-        return Verdict(
-            HOLDS,
-            f"{facts}; share() took {shared_seconds:.2f} s, "
+        return Verdict.holds(
+            f"{facts}; share() took {shared_s:.2f} s, "
             f"no {SHARED_SAVING_FACTOR:.0f}x saving over the copy",
         )
 

@@ -35,8 +35,27 @@ class LabReport:
             "machine": asdict(self.machine),
             "full": self.full,
             "seconds": self.seconds,
-            "rows": [asdict(row) for row in self.rows],
+            "rows": [_row_dict(row) for row in self.rows],
         }
 
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _row_dict(row: RowResult) -> dict[str, Any]:
+    """One row as JSON-ready data: its measurement as the figures by name, not the record's
+    fields, so the JSON says what the terminal table and the HTML say."""
+    measurement = row.measurement
+    return {
+        "key": row.key,
+        "row": row.row,
+        "claim": row.claim,
+        "measurement": {
+            "figures": measurement.figures,
+            "series": [asdict(line) for line in measurement.series],
+            "notes": list(measurement.notes),
+        },
+        "verdict": asdict(row.verdict),
+        "seconds": row.seconds,
+        "error": row.error,
+    }

@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .base import DEPENDS, LabSettings, Measurement, RowResult, Verdict
+from .base import DEPENDS, LabSettings, Measurement, NamedFigures, RowResult, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -32,10 +32,10 @@ EXPERIMENTS: dict[str, str] = {
 }
 
 
-def load_experiment(key: str) -> Experiment:
+def load_experiment(key: str) -> Experiment[Any]:
     """The experiment registered as ``key``."""
     module, _, name = EXPERIMENTS[key].partition(":")
-    experiment: Experiment = getattr(importlib.import_module(module), name)
+    experiment: Experiment[Any] = getattr(importlib.import_module(module), name)
     return experiment
 
 
@@ -60,14 +60,14 @@ def run_lab(
     return rows
 
 
-def _run_one(experiment: Experiment, settings: LabSettings) -> RowResult:
+def _run_one(experiment: Experiment[Any], settings: LabSettings) -> RowResult:
     started = time.perf_counter()
     try:
-        measurement = experiment.run(settings)
+        measurement: Measurement[Any] = experiment.run(settings)
         verdict = experiment.judge(measurement)
         error = None
     except Exception as exc:  # noqa: BLE001 - one failed row must not end the lab
-        measurement = Measurement()
+        measurement = Measurement(NamedFigures())
         verdict = Verdict(DEPENDS, f"could not be measured here: {type(exc).__name__}: {exc}")
         error = "".join(traceback.format_exception(exc))
     return RowResult(

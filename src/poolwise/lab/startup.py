@@ -17,16 +17,14 @@ import os
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .base import (
-    DEPENDS,
-    HOLDS,
-    NOT_HERE,
-    LabSettings,
     Measurement,
     Series,
     Verdict,
+    Worker,
     interpreters_unavailable,
 )
 
@@ -34,7 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
 
-__all__ = ["EXPERIMENT", "StartupExperiment"]
+    from .base import LabSettings
+
+__all__ = ["EXPERIMENT", "StartTime", "StartTimes", "StartupExperiment"]
 
 #: Starts measured per kind in the quick lab and in the full one (the median counts).
 QUICK_STARTS = 5
@@ -42,6 +42,38 @@ FULL_STARTS = 25
 #: A process start within this factor of a thread start would make the seed's row false
 #: here. A thread starts in ~0.1 ms, a fork in ~1-2 ms: 10x is a guess well below both.
 SLOWER_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class StartTime:
+    """One kind of worker and how long it took to start and answer (ms)."""
+
+    #: As the figures name it, e.g. "process (fork)" or "poolwise threads pool".
+    name: str
+    worker: Worker
+    #: The median of the starts after the first, which alone pays one-time costs.
+    median_ms: float
+    first_ms: float
+
+
+@dataclass(frozen=True)
+class StartTimes:
+    """Every kind measured, in the order it was measured."""
+
+    kinds: tuple[StartTime, ...]
+
+    def of(self, worker: Worker) -> dict[str, float]:
+        """Median ms by name of the kinds that are ``worker``."""
+        return {kind.name: kind.median_ms for kind in self.kinds if kind.worker == worker}
+
+    def figures(self) -> dict[str, float | str]:
+        """The times by name, for people."""
+        figures: dict[str, float | str] = {}
+        for kind in self.kinds:
+            figures[f"{kind.name}: ms to first result"] = kind.median_ms
+            figures[f"{kind.name}: ms, first start"] = kind.first_ms
+        figures["kinds"] = ", ".join(kind.name for kind in self.kinds)
+        return figures
 
 
 def _answer(conn: Connection) -> None:
@@ -98,7 +130,7 @@ def _interpreter_start_seconds() -> float:
     return elapsed
 
 
-def _pool_start_seconds(mode: str, method: str | None) -> float:
+def _pool_start_seconds(mode: str, method: str | None = None) -> float:
     import poolwise
 
     started = time.perf_counter()
@@ -115,80 +147,75 @@ class StartupExperiment:
     row = "Starting time"
     claim = "A process starts slower than a thread"
 
-    def run(self, settings: LabSettings) -> Measurement:
+    def run(self, settings: LabSettings) -> Measurement[StartTimes]:
+        """Start each kind of worker a few times; the median time to its first result."""
         starts = FULL_STARTS if settings.full else QUICK_STARTS
         methods = multiprocessing.get_all_start_methods()
         # poolwise first: in a poolwise program its first pool starts the forkserver (and
         # has it preload the worker module), which the raw processes then share.
-        kinds: dict[str, Callable[[], float]] = {
-            "poolwise threads pool": functools.partial(_pool_start_seconds, "threads", None)
-        }
-        for method in methods:
-            kinds[f"poolwise processes pool ({method})"] = functools.partial(
-                _pool_start_seconds, "processes", method
+        kinds: list[tuple[str, Worker, Callable[[], float]]] = [
+            ("poolwise threads pool", "pool", functools.partial(_pool_start_seconds, "threads"))
+        ]
+        kinds += [
+            (
+                f"poolwise processes pool ({method})",
+                "pool",
+                functools.partial(_pool_start_seconds, "processes", method),
             )
-        measurement = Measurement()
+            for method in methods
+        ]
+        notes = []
         unavailable = interpreters_unavailable()
         if unavailable is None:
-            kinds["poolwise interpreters pool"] = functools.partial(
-                _pool_start_seconds, "interpreters", None
-            )
+            pool = functools.partial(_pool_start_seconds, "interpreters")
+            kinds.append(("poolwise interpreters pool", "pool", pool))
         else:
-            measurement.notes.append(unavailable)
-        kinds["thread"] = _thread_start_seconds
-        for method in methods:
-            kinds[f"process ({method})"] = functools.partial(_process_start_seconds, method)
+            notes.append(unavailable)
+        kinds.append(("thread", "thread", _thread_start_seconds))
+        kinds += [
+            (f"process ({method})", "process", functools.partial(_process_start_seconds, method))
+            for method in methods
+        ]
         if unavailable is None:
-            kinds["interpreter"] = _interpreter_start_seconds
-        medians: list[float] = []
-        for name, start in kinds.items():
+            kinds.append(("interpreter", "interpreter", _interpreter_start_seconds))
+        measured, medians = [], []
+        for name, worker, start in kinds:
             # The first start of a kind pays one-time costs (the forkserver itself): it is
             # kept apart from the median of the ones after it.
             first = start()
-            times = [start() for _ in range(starts)]
-            median = statistics.median(times)
-            measurement.figures[f"{name}: ms to first result"] = round(median * 1e3, 3)
-            measurement.figures[f"{name}: ms, first start"] = round(first * 1e3, 3)
+            median = statistics.median([start() for _ in range(starts)])
             medians.append(median * 1e3)
-        measurement.series.append(
-            Series(
-                "ms to first result",
-                [float(i) for i in range(len(medians))],
-                medians,
-                "kind (in the order of the figures)",
-                "ms",
-            )
+            measured.append(StartTime(name, worker, round(median * 1e3, 3), round(first * 1e3, 3)))
+        series = Series(
+            "ms to first result",
+            [float(i) for i in range(len(measured))],
+            medians,
+            "kind (in the order of the figures)",
+            "ms",
         )
-        measurement.figures["kinds"] = ", ".join(kinds)
-        return measurement
+        return Measurement(StartTimes(tuple(measured)), [series], notes)
 
-    def judge(self, measurement: Measurement) -> Verdict:
-        figures = measurement.figures
-        thread = float(figures["thread: ms to first result"])
-        processes = {
-            name.split(": ")[0]: float(value)
-            for name, value in figures.items()
-            if name.startswith("process (") and name.endswith("ms to first result")
-        }
+    def judge(self, measurement: Measurement[StartTimes]) -> Verdict:
+        """Holds if even the fastest process start is many times a thread's."""
+        times = measurement.record
+        thread = times.of("thread")["thread"]
+        processes = times.of("process")
         if not processes:
-            return Verdict(DEPENDS, "no process start method could be measured here")
+            return Verdict.depends("no process start method could be measured here")
         fastest_name, fastest = min(processes.items(), key=lambda item: item[1])
         slowest_name, slowest = max(processes.items(), key=lambda item: item[1])
         ratio = fastest / thread if thread > 0 else float("inf")
         if ratio >= SLOWER_FACTOR:
-            return Verdict(
-                HOLDS,
+            return Verdict.holds(
                 f"a thread answered in {thread:.2f} ms; the fastest process, {fastest_name}, "
                 f"took {fastest:.1f} ms ({ratio:.0f}x) and {slowest_name} {slowest:.1f} ms",
             )
         if fastest <= thread:
-            return Verdict(
-                NOT_HERE,
+            return Verdict.not_here(
                 f"{fastest_name} answered in {fastest:.2f} ms, no slower than a thread "
                 f"({thread:.2f} ms)",
             )
-        return Verdict(
-            DEPENDS,
+        return Verdict.depends(
             f"{fastest_name} answered in {fastest:.2f} ms, only {ratio:.1f}x a thread's "
             f"{thread:.2f} ms, while {slowest_name} took {slowest:.1f} ms: it depends on the "
             "start method",
