@@ -12,14 +12,16 @@ import dataclasses
 import inspect
 import itertools
 import multiprocessing
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .backends import MODES
+from .backends.base import WorkerOptions
 from .progress import ProgressOption, check_progress
 from .retrying import RetryOn, RetryPolicy, check_retry_on
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterator
 
     from ._types import Task
 
@@ -34,6 +36,7 @@ __all__ = [
     "check_chunksize",
     "check_mode",
     "check_optional_positive_int",
+    "check_pool",
     "check_retries",
     "check_start_method",
     "check_timeout",
@@ -129,6 +132,41 @@ def check_arity(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
             f"input #0 does not fit {name}{signature}: {exc}; "
             "map() passes one item from each iterable, starmap() unpacks each item"
         ) from None
+
+
+def check_pool(
+    mode: object,
+    workers: object,
+    *,
+    timeout: object,
+    retries: object,
+    retry_on: object,
+    max_tasks_per_worker: object,
+    initializer: Callable[..., object] | None,
+    initargs: Iterable[object],
+    start_method: object,
+    progress: object,
+    address: str | None,
+) -> tuple[int | None, RunOptions, WorkerOptions]:
+    """A ``Pool``'s arguments, checked: the workers asked for (None: the mode's default),
+    the defaults of its runs, and what each worker starts with."""
+    check_mode(mode)
+    requested = check_workers(workers)
+    defaults = RunOptions(
+        timeout=check_timeout(timeout),
+        progress=check_progress(progress),
+        policy=RetryPolicy(check_retries(retries), check_retry_on(retry_on)),
+    )
+    max_tasks = check_optional_positive_int(max_tasks_per_worker, "max_tasks_per_worker")
+    if initializer is not None:
+        check_callable(initializer, "initializer")
+    if not isinstance(initargs, Iterable):
+        raise TypeError(f"initargs={initargs!r} must be an iterable of arguments (a tuple)")
+    method = check_start_method(start_method)
+    if address is not None and mode != "dask":
+        raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
+    options = WorkerOptions(initializer, tuple(initargs), max_tasks, method, address)
+    return requested, defaults, options
 
 
 class UnorderedOptions(TypedDict, total=False):

@@ -17,33 +17,33 @@ the outcomes they deliver.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import threading
 import weakref
 from typing import TYPE_CHECKING, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from . import options as _options
+from .async_maps import AsyncMaps
 from .auto import AutoRun, FiguresByFunction, async_decision
-from .backends.base import Chunk, WorkerOptions, is_async_callable
+from .backends.base import Chunk, is_async_callable
 from .errors import PoolClosed
 from .futures import FutureSink, PoolFuture
 from .options import RunOptions, shape_inputs
-from .progress import ProgressOption, check_progress, progress_bar
+from .progress import ProgressOption, progress_bar
 from .report import Report, build_report
-from .retrying import RetryOn, RetryPolicy, check_retry_on
 from .runs import Backends, RunFactory
 from .stats import PoolStats
 from .system import cpus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from concurrent.futures import Future
     from types import TracebackType
 
     from .backends.base import Backend
     from .maprun import Run
     from .options import MapOptions, UnorderedOptions
+    from .retrying import RetryOn
 
 __all__ = ["Mode", "Pool"]
 
@@ -53,7 +53,7 @@ R = TypeVar("R")
 Mode = Literal["auto", "serial", "threads", "processes", "interpreters", "async", "dask"]
 
 
-class Pool:
+class Pool(AsyncMaps):
     """Workers of one kind that run a function over many inputs.
 
     These two lines are equivalent to the builtin ``map``, on 4 worker processes::
@@ -103,26 +103,22 @@ class Pool:
         progress: ProgressOption = False,
         address: str | None = None,
     ) -> None:
-        _options.check_mode(mode)
-        requested = _options.check_workers(workers)
-        self._defaults = RunOptions(
-            timeout=_options.check_timeout(timeout),
-            progress=check_progress(progress),
-            policy=RetryPolicy(_options.check_retries(retries), check_retry_on(retry_on)),
+        requested, self._defaults, worker_options = _options.check_pool(
+            mode,
+            workers,
+            timeout=timeout,
+            retries=retries,
+            retry_on=retry_on,
+            max_tasks_per_worker=max_tasks_per_worker,
+            initializer=initializer,
+            initargs=initargs,
+            start_method=start_method,
+            progress=progress,
+            address=address,
         )
-        max_tasks = _options.check_optional_positive_int(
-            max_tasks_per_worker, "max_tasks_per_worker"
-        )
-        if initializer is not None:
-            _options.check_callable(initializer, "initializer")
-        method = _options.check_start_method(start_method)
-        if address is not None and mode != "dask":
-            raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
         self._mode: str = mode
         self._requested = requested
-        self._backends = Backends(
-            WorkerOptions(initializer, tuple(initargs), max_tasks, method, address)
-        )
+        self._backends = Backends(worker_options)
         # auto picks a mode per map from its first tasks; submit() runs on threads.
         self._backend: Backend | None = None
         if mode == "auto":
@@ -263,38 +259,6 @@ class Pool:
         """Lazily ``fn(*args)`` for each ``args`` in ``iterable`` (``starmap`` as ``imap``)."""
         return iter(self.start(fn, (iterable,), self._defaults.from_call(**options), star=True))
 
-    async def amap(
-        self, fn: Callable[..., R], *iterables: Iterable[object], **options: Unpack[MapOptions]
-    ) -> list[R]:
-        """``map`` for a caller that is itself a coroutine: ``await pool.amap(fn, xs)``.
-
-        The map runs on a thread of the caller's loop (``asyncio.to_thread``), so the loop
-        goes on meanwhile. Cancelling the caller does not stop the tasks already handed out.
-        """
-        self._defaults.from_call(**options)  # checked here, before the thread starts
-        return await asyncio.to_thread(functools.partial(self.map, fn, *iterables, **options))
-
-    async def aimap(
-        self, fn: Callable[..., R], *iterables: Iterable[object], **options: Unpack[MapOptions]
-    ) -> AsyncIterator[R]:
-        """``imap`` for a caller that is itself a coroutine: ``async for r in pool.aimap(...)``.
-
-        Arguments are checked at once; each result is awaited on a thread of the caller's
-        loop. Leaving the ``async for`` early skips the chunks not yet started.
-        """
-        results = self.imap(fn, *iterables, **options)
-        end = object()
-        try:
-            while True:
-                value = await asyncio.to_thread(next, results, end)
-                if value is end:
-                    return
-                yield value  # type: ignore[misc]
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()
-
     def collect(
         self,
         fn: Callable[..., R],
@@ -328,34 +292,29 @@ class Pool:
         make_bar = (lambda: progress_bar(show, total, name)) if show else None
         stats = PoolStats(parent=self._stats)
         runs = RunFactory(self._backends, fn, inputs, options, stats)
+        mode = self._mode
         if self._backend is not None:
             self._backend.prepare(fn, inputs.first)
-            return runs.start(
-                self._mode,
-                self._requested,
-                inputs.tasks,
-                total=total,
-                chunksize=options.chunksize,
-                progress=make_bar,
-            )
-        if is_async_callable(fn):  # auto on coroutines: async, nothing to measure
+        elif is_async_callable(fn):  # auto on coroutines: async, nothing to measure
+            mode = "async"
             stats.set_decisions([async_decision(name, self._requested)])
-            return runs.start(
-                "async",
-                self._requested,
-                inputs.tasks,
-                total=total,
-                chunksize=options.chunksize,
-                progress=make_bar,
+        else:
+            return AutoRun(
+                runs,
+                inputs,
+                cpus=self._cpus,
+                workers=self._requested,
+                make_bar=make_bar,
+                known=self._measured.get(fn),
+                remember=functools.partial(self._measured.put, fn),
             )
-        return AutoRun(
-            runs,
-            inputs,
-            cpus=self._cpus,
-            workers=self._requested,
-            make_bar=make_bar,
-            known=self._measured.get(fn),
-            remember=functools.partial(self._measured.put, fn),
+        return runs.start(
+            mode,
+            self._requested,
+            inputs.tasks,
+            total=total,
+            chunksize=options.chunksize,
+            progress=make_bar,
         )
 
     # -- lifetime ---------------------------------------------------------------------
