@@ -50,6 +50,8 @@ from .run import run_tasks
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .chunk import TimedChunk
+
 __all__ = [
     "STOP_GRACE",
     "InitializerRaised",
@@ -311,7 +313,7 @@ class _Interpreter:
             _send(self.result_fd, _frames.TIMED_OUT, self.seq)
             return STOP_GRACE
 
-    def _give_up(self, chunk: Chunk, timeout: float, now: float) -> None:
+    def _give_up(self, chunk: TimedChunk, timeout: float, now: float) -> None:
         """The timed-out task is stuck in C: deliver its TaskTimeout and leave this
         interpreter to it (called with ``watch.lock`` held, while the task runs)."""
         watch = self.watch

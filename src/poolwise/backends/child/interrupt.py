@@ -24,7 +24,7 @@ from .run import FLUSH_SECONDS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..base import Chunk
+    from .chunk import TimedChunk
 
 #: ``flush(offset, values, errors, seconds, cpu_seconds)``, as for ``run_tasks``.
 Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]"
@@ -85,7 +85,7 @@ class TaskWatch:
     def __init__(self, ident: int) -> None:
         self.lock = threading.Lock()
         self.ident = ident
-        self.chunk: Chunk | None = None
+        self.chunk: TimedChunk | None = None
         self.position = 0
         self.started = 0.0
         self.running = False
@@ -223,7 +223,7 @@ class Watchdog:
 
 
 def run_timed_tasks(
-    chunk: Chunk,
+    chunk: TimedChunk,
     start: int,
     watch: TaskWatch,
     flush: Flush,

@@ -48,8 +48,9 @@ from ...errors import (
 from ...system import default_start_method
 from ...transport import dumps_or_raise, load_exception, loads
 from ..base import Backend, Chunk, WorkerOptions
-from ..buffers import BufferStore, describe
+from ..buffers import BufferStore
 from ..child import frames as _frames
+from ..child.segments import describe
 from ..packing import FunctionCache, Job, check_sendable, pickle_tasks
 from ..signals import hold_sigterm, release_sigterm
 from .handle import WorkerHandle
