@@ -9,6 +9,9 @@ task's own ``except Exception:`` does not swallow it.
 One ``Watchdog`` thread per pool watches the tasks of timed chunks: each runner publishes
 what it runs in a ``TaskWatch`` (under its lock), and the watchdog calls ``on_timeout``
 (under the same lock) for a task still running past its deadline.
+
+Both need of a chunk only what ``chunk.TimedChunk`` names: the parent's ``base.Chunk``
+(threads, serial) and a worker's own ``chunk.WorkerChunk`` fit.
 """
 
 from __future__ import annotations

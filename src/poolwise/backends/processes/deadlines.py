@@ -17,7 +17,6 @@ import signal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..packing import Job
     from .handle import WorkerHandle
 
 __all__ = ["START_POLL", "TERM_GRACE", "check_deadlines"]
@@ -58,7 +57,7 @@ def _check_worker(worker: WorkerHandle, now: float) -> tuple[float | None, bool]
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)
         return None, False
-    head: Job = worker.running[0]
+    head = worker.running[0]
     timeout = head.chunk.timeout
     if timeout is None or worker.stopping_task is not None:
         return None, False

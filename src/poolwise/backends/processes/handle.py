@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
+    from ..packing import Job
+
 __all__ = ["READ_SIZE", "WorkerHandle", "WorkerRecipe"]
 
 #: Bytes read from a result pipe per wake-up (1 MiB: a guess, large enough for most chunks).
@@ -80,7 +82,7 @@ class WorkerHandle:
         self.outbox: collections.deque[bytes | memoryview] = collections.deque()
         self.parser = _frames.FrameParser()
         #: Jobs sent to it, in order; the first one is running (or about to).
-        self.running: collections.deque[Any] = collections.deque()
+        self.running: collections.deque[Job] = collections.deque()
         #: Function tokens it has received.
         self.tokens: set[int] = set()
         #: Tasks given to it so far (for max_tasks_per_worker).
