@@ -130,14 +130,15 @@ def segment_exists(name: str) -> bool:
     return True
 
 
-def map_segment(name: str, size: int, *, writable: bool, private: bool = False) -> mmap.mmap:
-    """Map an existing segment: shared (writes reach everyone), read-only, or private
-    (copy-on-write: the task may write, nobody else sees it)."""
-    flags = os.O_RDWR if writable and not private else os.O_RDONLY
+def map_segment(name: str, size: int, *, writable: bool) -> mmap.mmap:
+    """Map an existing segment, shared (writes reach everyone) or read-only.
+
+    A chunk's big buffers are mapped copy-on-write instead, by the worker
+    (``backends.child.segments.map_buffers``).
+    """
+    flags = os.O_RDWR if writable else os.O_RDONLY
     fd = _posixshmem().shm_open(name, flags, mode=0o600)
     try:
-        if private:
-            return mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE)
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         return mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=prot)
     finally:

@@ -2,8 +2,9 @@
 
 ``transport.dumps_apart`` leaves a chunk's big buffers (NumPy arrays, large bytes) out of
 its pickle; ``BufferStore.place`` copies each into a shared-memory segment and names the
-segments in the chunk's frame. The worker maps them copy-on-write, so a task that writes
-into its argument changes only its own copy, as with a pickled one.
+segments in the chunk's frame (``child.segments.describe``). The worker maps them
+copy-on-write (``child.segments.map_buffers``), so a task that writes into its argument
+changes only its own copy, as with a pickled one.
 
 A map that sends the same array to many tasks (``map(f, [array] * 16)``) copies it once:
 segments are keyed by the run and the object, and live while a chunk in flight uses them.
@@ -19,7 +20,7 @@ from ..shared import Segment, create_segment
 if TYPE_CHECKING:
     import pickle
 
-__all__ = ["BufferStore", "describe", "parse"]
+__all__ = ["BufferStore"]
 
 #: (run, object, size): the same buffer sent by chunks of one map run.
 _Key = tuple[int, int, int]
@@ -84,17 +85,3 @@ class BufferStore:
             self._segments.clear()
         for segment in segments:
             segment.release()
-
-
-def describe(placed: list[tuple[str, int]]) -> bytes:
-    """The segments of a chunk, as the worker reads them from the frame."""
-    return "\n".join(f"{name} {size}" for name, size in placed).encode()
-
-
-def parse(text: bytes | memoryview) -> list[tuple[str, int]]:
-    """What ``describe`` wrote."""
-    placed = []
-    for line in bytes(text).decode().splitlines():
-        name, size = line.rsplit(" ", 1)
-        placed.append((name, int(size)))
-    return placed

@@ -1,14 +1,16 @@
-"""How a chunk is packed for a worker, and its outcomes for the trip back.
+"""The parent's side of a chunk's trip: packing it for a worker, unpacking what comes back.
 
-Shared by process workers and interpreter workers; imported inside both, so it imports the
-standard library, ``transport``, ``errors`` and ``_frames`` only.
+Used by the backends whose workers unpickle their tasks (processes, interpreters, Dask).
 
 A map sends one function to many chunks: ``FunctionCache`` pickles it once (cloudpickle,
 by value for lambdas and ``__main__``) and names it by a token, which each worker caches.
 ``pickle_tasks`` pickles a chunk's tasks in one go; when some will not pickle, each of
 those travels as an ``Unsent`` marker that becomes that task's ``NotPicklable`` in the
-worker, so the other tasks still run. ``pack_result`` is the worker's side of the way back:
-a batch of outcomes, with each result that will not pickle turned into its NotPicklable.
+worker, so the other tasks still run. ``pack`` does both and returns the chunk's ``Job``.
+
+On the way back, ``deliver_result`` hands a RESULT frame's outcomes to their chunk (the
+worker packed them with ``child.results.pack_result``) and ``initializer_failed`` turns
+an INIT_FAILED frame into the pool's ``InitializerFailed``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import itertools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotPicklable
+from ..errors import InitializerFailed, NotPicklable
 from ..transport import (
     Unsent,
     dumps,
     dumps_apart,
     dumps_or_raise,
     find_unpicklable,
+    load_exception,
+    loads,
 )
+from .child import frames as _frames
 from .child.results import FN_CACHE_SIZE
 
 if TYPE_CHECKING:
@@ -36,7 +41,15 @@ if TYPE_CHECKING:
     from .._types import Task
     from .base import Chunk
 
-__all__ = ["FunctionCache", "Job", "check_sendable", "pickle_tasks"]
+__all__ = [
+    "FunctionCache",
+    "Job",
+    "check_sendable",
+    "deliver_result",
+    "initializer_failed",
+    "pack",
+    "pickle_tasks",
+]
 
 
 class FunctionCache:
@@ -133,14 +146,56 @@ class Job:
     #: The tasks, pickled (``pickle_tasks``), and whether some are ``Unsent`` markers.
     data: bytes
     has_unsent: bool
-    #: Big buffers kept out of the pickle (protocol 5, out of band).
+    #: Big buffers kept out of the pickle (protocol 5, out of band); processes drop them
+    #: once copied into shared memory.
     buffers: Sequence[Any] = ()
     #: processes: the id a worker reports the chunk by.
     chunk_id: int = 0
-    #: processes: the shared-memory segments holding ``buffers`` (``buffers.describe``).
+    #: processes: the shared-memory segments holding ``buffers`` (``child.segments.describe``).
     segments: bytes = b""
     #: First task to run: above 0 when the rest of a chunk is sent again (a crash, a
     #: timeout).
     start: int = 0
     #: Whether ``chunk.begin()`` was called (it must be, exactly once).
     begun: bool = False
+
+
+def pack(chunk: Chunk, functions: FunctionCache) -> Job:
+    """The chunk pickled for a worker: its function (by token, pickled once per map), its
+    tasks, and in ``Job.buffers`` the big buffers left out of their pickle.
+
+    Raises ``NotPicklable`` if the function cannot be pickled; a task that cannot travels
+    as an ``Unsent`` marker (``pickle_tasks``).
+    """
+    token, fn_bytes = functions.token_for(chunk.fn)
+    data, has_unsent, buffers = pickle_tasks(chunk)
+    return Job(chunk, token, fn_bytes, data, has_unsent, buffers)
+
+
+def deliver_result(chunk: Chunk, body: bytes) -> None:
+    """Deliver the outcomes in a RESULT frame's ``body`` to ``chunk``.
+
+    A batch that pickled in the worker but does not unpickle here (a class this process
+    cannot import) is each of its tasks' ``NotPicklable``, never a lost chunk.
+    """
+    offset, count = _frames.RESULT_PREFIX.unpack_from(body)
+    try:
+        payload = memoryview(body)[_frames.RESULT_PREFIX.size :]
+        values, packed, (seconds, cpu) = loads(payload)
+        errors = {pos: load_exception(exc) for pos, exc in packed.items()} or None
+    except Exception as exc:
+        where = f"results of {count} task(s) from #{chunk.index_of(offset)}"
+        failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
+        values, errors = [None] * count, dict.fromkeys(range(count), failed)
+        seconds = cpu = 0.0
+    chunk.deliver(offset, values, errors, seconds, cpu)
+
+
+def initializer_failed(body: bytes, initializer: object) -> InitializerFailed:
+    """The pool's error for an INIT_FAILED frame: ``initializer`` raised in a worker, and
+    its exception (with the worker's traceback) becomes the ``__cause__``."""
+    payload = loads(body)
+    name = getattr(initializer, "__qualname__", "initializer")
+    error = InitializerFailed(name, f"{payload[1]}: {payload[2]}")
+    error.__cause__ = load_exception(payload)
+    return error

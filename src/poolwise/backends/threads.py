@@ -143,7 +143,7 @@ class ThreadBackend(Backend):
     def _on_timeout(self, watch: TaskWatch) -> None:
         """Called by the watchdog, under ``watch.lock``, for a task past its deadline."""
         chunk = watch.chunk
-        assert chunk is not None
+        assert isinstance(chunk, Chunk)  # the chunk this backend's runner was given
         assert chunk.timeout is not None
         position = watch.position
         watch.abandoned = True

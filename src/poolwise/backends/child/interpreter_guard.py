@@ -31,7 +31,7 @@ from .interrupt import StopTask, raise_in_thread
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..base import Chunk
+    from .chunk import TimedChunk
     from .interrupt import TaskWatch
 
 __all__ = ["STOP_GRACE", "Guard", "no_flush"]
@@ -116,7 +116,7 @@ class Guard:
             send_frame(self.result_fd, _frames.TIMED_OUT, self.seq)
             return STOP_GRACE
 
-    def _give_up(self, chunk: Chunk, timeout: float, now: float) -> None:
+    def _give_up(self, chunk: TimedChunk, timeout: float, now: float) -> None:
         """The timed-out task is stuck in C: deliver its TaskTimeout and leave this
         interpreter to it (called with ``watch.lock`` held, while the task runs)."""
         watch = self.watch

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import NotPicklable
 from ...transport import dumps, loads, pack_exception
-from ..base import Chunk
 from . import frames as _frames
+from .chunk import WorkerChunk
 from .interpreter_guard import Guard, no_flush
 from .interpreter_protocol import WAKE, ChunkMessage, send_frame
 from .interrupt import StopTask, TaskWatch, run_timed_tasks
@@ -87,30 +87,6 @@ def clarify(exc: BaseException) -> BaseException:
                 return clear
         current = current.__cause__ or current.__context__
     return exc
-
-
-class _NoSink:
-    """The interpreter's copy of a chunk delivers through ``flush``, never to a sink."""
-
-    def begin(self, chunk: Chunk) -> bool:
-        raise AssertionError("a chunk in an interpreter worker has no sink")
-
-    def cancel(self, chunk: Chunk) -> None:
-        raise AssertionError("a chunk in an interpreter worker has no sink")
-
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        raise AssertionError("a chunk in an interpreter worker has no sink")
-
-
-_NO_SINK = _NoSink()
 
 
 class _Interpreter:
@@ -174,13 +150,12 @@ class _Interpreter:
             return
         if message.has_unsent:
             fn = call_unless_unsent(fn)
-        chunk = Chunk(
+        chunk = WorkerChunk(
             fn,
             tasks,
             None if first_index < 0 else first_index,
-            _NO_SINK,
-            unary=unary,
-            timeout=timeout if timeout > 0 else None,
+            unary,
+            timeout if timeout > 0 else None,
         )
         watch = self.watch
         with watch.lock:

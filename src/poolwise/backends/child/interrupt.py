@@ -9,6 +9,9 @@ task's own ``except Exception:`` does not swallow it.
 One ``Watchdog`` thread per pool watches the tasks of timed chunks: each runner publishes
 what it runs in a ``TaskWatch`` (under its lock), and the watchdog calls ``on_timeout``
 (under the same lock) for a task still running past its deadline.
+
+Both need of a chunk only what ``chunk.TimedChunk`` names: the parent's ``base.Chunk``
+(threads, serial) and a worker's own ``chunk.WorkerChunk`` fit.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .run import FLUSH_SECONDS
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..base import Chunk
+    from .chunk import TimedChunk
 
 #: ``flush(offset, values, errors, seconds, cpu_seconds)``, as for ``run_tasks``.
 Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]"
@@ -85,7 +88,7 @@ class TaskWatch:
     def __init__(self, ident: int) -> None:
         self.lock = threading.Lock()
         self.ident = ident
-        self.chunk: Chunk | None = None
+        self.chunk: TimedChunk | None = None
         self.position = 0
         self.started = 0.0
         self.running = False
@@ -223,7 +226,7 @@ class Watchdog:
 
 
 def run_timed_tasks(
-    chunk: Chunk,
+    chunk: TimedChunk,
     start: int,
     watch: TaskWatch,
     flush: Flush,

@@ -8,7 +8,8 @@ worker, and ends the process when the parent dies (pipe closed, or parent pid go
 Before each task the worker writes (chunk id, position, start time) into shared memory, so
 the parent knows which task was running if this process dies.
 
-Runs in the child: imports the standard library, ``transport`` and sibling helpers only.
+Runs in the child: imports the standard library, ``transport``, ``errors`` and sibling
+helpers only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from . import frames as _frames
 from . import run as _run
 from .results import call_unless_unsent, pack_result
 from .run import run_tasks
+from .segments import map_buffers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableSequence
@@ -133,7 +135,7 @@ def _run_chunk(
 
     try:
         data = memoryview(body)[_frames.CHUNK_PREFIX.size :]
-        buffers = _mapped_buffers(data[:apart]) if apart else None
+        buffers = map_buffers(data[:apart]) if apart else None
         tasks = loads(data[apart:], buffers)
     except Exception as exc:
         # An argument whose unpickling raises here: every task of the chunk gets that as
@@ -152,17 +154,6 @@ def _run_chunk(
     begin_chunk(state, chunk_id, start)
     run_tasks(fn, tasks, flush, start=start, where=where, timed=timed, unary=unary)
     state[STATE_CHUNK] = -1
-
-
-def _mapped_buffers(text: memoryview) -> list[memoryview]:
-    """The chunk's big buffers, mapped copy-on-write from the parent's segments."""
-    from ...shared import map_segment
-    from ..buffers import parse
-
-    return [
-        memoryview(map_segment(name, size, writable=True, private=True))[:size]
-        for name, size in parse(text)
-    ]
 
 
 def begin_chunk(state: memoryview[float], chunk_id: int, start: int) -> None:

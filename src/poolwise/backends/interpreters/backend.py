@@ -50,14 +50,13 @@ Needs CPython 3.13+ (``_interpreters``; ``concurrent.interpreters`` from 3.14):
 
 from __future__ import annotations
 
-import atexit
-import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import BackendUnavailable, PoolClosed
 from ...transport import dumps_or_raise
 from ..base import Backend, Chunk, WorkerOptions, drain
-from ..packing import FunctionCache, Job, check_sendable, pickle_tasks
+from ..lifetime import LiveBackends
+from ..packing import FunctionCache, check_sendable, pack
 from .availability import HOW, primitives
 from .group import WorkerGroup
 from .stopping import join_workers, terminate_workers, wait_at_exit
@@ -69,7 +68,9 @@ if TYPE_CHECKING:
 
 __all__ = ["InterpreterBackend"]
 
-_LIVE: weakref.WeakSet[InterpreterBackend] = weakref.WeakSet()
+#: Pools still open at the program's end are stopped and their interpreters destroyed.
+_LIVE: LiveBackends[InterpreterBackend] = LiveBackends(lambda backend: backend.at_exit())
+_LIVE.stop_all_at_exit()
 
 
 class InterpreterBackend(Backend):
@@ -102,39 +103,25 @@ class InterpreterBackend(Backend):
         check_sendable(self._functions, fn, first)
 
     def submit(self, chunk: Chunk) -> None:
-        self._raise_if_unusable()
-        token, fn_bytes = self._functions.token_for(chunk.fn)
+        self._group.admission.raise_if_unusable()
+        job = pack(chunk, self._functions)
         self._functions.take_forgotten()  # each worker bounds its own cache
-        data, has_unsent, buffers = pickle_tasks(chunk)
-        job = Job(
-            chunk,
-            token,
-            fn_bytes,
-            data,
-            has_unsent,
-            # Big buffers kept out of the pickle; the interpreter reads them in place.
-            buffers=tuple(b.raw() for b in buffers),
-        )
+        # Big buffers kept out of the pickle; the interpreter reads them in place.
+        job.buffers = tuple(buffer.raw() for buffer in job.buffers)
         group = self._group
         with group.lock:
-            self._raise_if_unusable()
+            self._group.admission.raise_if_unusable()
             group.queue.put(job)
             # An idle worker will take it; otherwise start one while under the limit.
             if not group.idle.acquire(blocking=False):
                 group.start_worker()
-
-    def _raise_if_unusable(self) -> None:
-        if self._group.broken is not None:
-            raise self._group.broken
-        if self._group.closed:
-            raise PoolClosed()
 
     # -- lifetime ------------------------------------------------------------------------
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         group = self._group
         with group.lock:
-            group.closed = True
+            group.admission.closed = True
             workers = list(group.workers)
         if cancel_pending:
             for job in drain(group.queue):
@@ -155,7 +142,7 @@ class InterpreterBackend(Backend):
         self.shutdown(wait=False, cancel_pending=True)
         terminate_workers(self._group)
 
-    def _at_exit(self) -> None:
+    def at_exit(self) -> None:
         """At the end of the program: stop everything and let the workers destroy their
         interpreters (a little while: not one stuck in C)."""
         self.terminate()
@@ -168,9 +155,3 @@ class InterpreterBackend(Backend):
             abandoned = [w for w in group.workers if w.abandoned]
         counters["interpreters_still_running"] = sum(1 for w in abandoned if w.thread.is_alive())
         return counters
-
-
-@atexit.register
-def _stop_all() -> None:
-    for backend in list(_LIVE):
-        backend._at_exit()

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from ..base import drain
+from ..lifetime import Admission
 from .reading import read_results
 from .running import run_worker
 from .worker import Worker
@@ -44,9 +45,8 @@ class WorkerGroup:
         self.idle = threading.Semaphore(0)
         self.workers: list[Worker] = []
         self.active = 0  # workers taking work (not abandoned, retired or failed)
-        self.closed = False
-        #: Why the pool takes no more work (an initializer or an interpreter failed).
-        self.broken: BaseException | None = None
+        #: Closed by shutdown(), or broken: an initializer or an interpreter failed.
+        self.admission = Admission()
         #: A worker's initializer raised; its INIT_FAILED frame is on its way.
         self.init_failing = False
         self.counters = {
@@ -68,8 +68,9 @@ class WorkerGroup:
         worker of its own even after shutdown() closed the pool, or goes back to the queue
         when none may start.
         """
-        refused = self.broken is not None or self.init_failing
-        if first is None and (refused or self.closed or self.active >= self.limit):
+        admission = self.admission
+        refused = admission.broken is not None or self.init_failing
+        if first is None and (refused or admission.closed or self.active >= self.limit):
             return
         if refused:
             assert first is not None
@@ -88,8 +89,6 @@ class WorkerGroup:
     def break_pool(self, error: BaseException) -> None:
         """Fail everything queued and refuse more work; no worker is started again."""
         with self.lock:
-            if self.broken is None:
-                self.broken = error
-            self.closed = True
+            self.admission.break_with(error)
         for job in drain(self.queue):
             job.chunk.fail_rest(lambda _offset: error)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ...errors import InitializerFailed, NotPicklable, PoolClosed, PoolwiseError
-from ...transport import load_exception, loads
+from ...errors import PoolClosed, PoolwiseError
 from ..child import frames as _frames
+from ..packing import deliver_result, initializer_failed
 from .stopping import replace_abandoned
 
 if TYPE_CHECKING:
@@ -52,17 +52,7 @@ def _on_frame(group: WorkerGroup, worker: Worker, kind: int, key: int, body: byt
         if job is None:
             return  # its chunk was finished otherwise (terminate)
         chunk = job.chunk
-        offset, count = _frames.RESULT_PREFIX.unpack_from(body)
-        try:
-            payload = memoryview(body)[_frames.RESULT_PREFIX.size :]
-            values, packed, (seconds, cpu) = loads(payload)
-            errors = {pos: load_exception(p) for pos, p in packed.items()} or None
-        except Exception as exc:  # noqa: BLE001 - a result that loads there, not here
-            where = f"results of {count} task(s) from #{chunk.index_of(offset)}"
-            failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
-            values, errors = [None] * count, dict.fromkeys(range(count), failed)
-            seconds = cpu = 0.0
-        chunk.deliver(offset, values, errors, seconds, cpu)
+        deliver_result(chunk, body)
         if chunk.delivered >= len(chunk):
             with worker.lock:
                 worker.inflight.pop(key, None)
@@ -86,9 +76,5 @@ def _on_frame(group: WorkerGroup, worker: Worker, kind: int, key: int, body: byt
             job = worker.inflight.pop(key, None)
         replace_abandoned(group, worker, job, position)
     elif kind == _frames.INIT_FAILED:
-        payload = loads(body)
-        cause = load_exception(payload)
-        name = getattr(group.options.initializer, "__qualname__", "initializer")
-        error = InitializerFailed(name, f"{payload[1]}: {payload[2]}")
-        error.__cause__ = cause
+        error = initializer_failed(body, group.options.initializer)
         group.break_pool(error)

@@ -185,7 +185,7 @@ def _close(group: WorkerGroup, worker: Worker) -> None:
     error = PoolwiseError("an interpreter worker stopped before this task's outcome")
     for job in lost:  # not expected (a bug): still, every task gets an outcome
         job.chunk.fail_rest(lambda _offset: error)
-    if group.init_failing and group.broken is None:
+    if group.init_failing and group.admission.broken is None:
         # The INIT_FAILED frame broke the pool with the initializer's own error, unless
         # it never came through.
         name = getattr(group.options.initializer, "__qualname__", "initializer")

@@ -19,12 +19,28 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-__all__ = ["READ_SIZE", "WorkerHandle"]
+    from ..packing import Job
+
+__all__ = ["READ_SIZE", "WorkerHandle", "WorkerRecipe"]
 
 #: Bytes read from a result pipe per wake-up (1 MiB: a guess, large enough for most chunks).
 READ_SIZE = 1 << 20
 #: Buffers handed to one writev call (Linux takes up to 1024; 64 keeps each call short).
 _WRITEV_BUFFERS = 64
+
+
+class WorkerRecipe:
+    """How a pool starts its workers: the multiprocessing context, the Process class
+    (``popen.worker_process_class``) and the pickled ``(initializer, initargs)``."""
+
+    __slots__ = ("context", "initializer", "process_class")
+
+    def __init__(
+        self, context: Any, process_class: type[BaseProcess], initializer: bytes | None
+    ) -> None:
+        self.context = context
+        self.process_class = process_class
+        self.initializer = initializer
 
 
 class WorkerHandle:
@@ -66,7 +82,7 @@ class WorkerHandle:
         self.outbox: collections.deque[bytes | memoryview] = collections.deque()
         self.parser = _frames.FrameParser()
         #: Jobs sent to it, in order; the first one is running (or about to).
-        self.running: collections.deque[Any] = collections.deque()
+        self.running: collections.deque[Job] = collections.deque()
         #: Function tokens it has received.
         self.tokens: set[int] = set()
         #: Tasks given to it so far (for max_tasks_per_worker).
@@ -82,17 +98,16 @@ class WorkerHandle:
         self.kill_at: float | None = None
 
     @classmethod
-    def start(
-        cls, context: Any, process_class: type[BaseProcess], name: str, initializer: bytes | None
-    ) -> WorkerHandle:
+    def start(cls, recipe: WorkerRecipe, name: str) -> WorkerHandle:
         """Start a worker process with its two pipes and its shared clock slot."""
+        context = recipe.context
         task_reader, task_writer = context.Pipe(duplex=False)
         result_reader, result_writer = context.Pipe(duplex=False)
         state = context.RawArray("d", _worker.STATE_SIZE)
         state[_worker.STATE_CHUNK] = -1
-        process = process_class(
+        process = recipe.process_class(
             target=_worker.main,
-            args=(task_reader, result_writer, state, os.getpid(), initializer),
+            args=(task_reader, result_writer, state, os.getpid(), recipe.initializer),
             name=name,
         )
         process.start()
