@@ -10,7 +10,7 @@ from .backends.base import Chunk
 from .errors import PoolClosed, TaskTimeout
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
+    from .backends.base import Backend, Outcomes
     from .retrying import RetryPolicy
     from .stats import PoolStats
 
@@ -84,15 +84,8 @@ class FutureSink:
         if not self.future.done():
             self.future.set_exception(PoolClosed())
 
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
+    def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
+        values, errors = outcomes.values, outcomes.errors
         if not values:
             return
         if errors and self.policy.wants(errors[0], self.runs):
@@ -103,7 +96,9 @@ class FutureSink:
                 self.future.set_exception(exc)
             return
         timed_out = 1 if errors and isinstance(errors[0], TaskTimeout) else 0
-        self.stats.add_outcomes(1, 1 if errors else 0, seconds, cpu_seconds, timed_out)
+        self.stats.add_outcomes(
+            1, 1 if errors else 0, outcomes.seconds, outcomes.cpu_seconds, timed_out
+        )
         if errors:
             self.future.set_exception(errors[0])
         else:

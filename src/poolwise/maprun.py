@@ -17,7 +17,7 @@ import itertools
 import queue
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .backends.base import Chunk
+from .backends.base import Chunk, Outcomes
 from .errors import PoolClosed, TaskTimeout
 from .futures import WAIT_SLICE
 from .retrying import RetryPolicy
@@ -51,7 +51,7 @@ class Run(Protocol):
         ...
 
 
-_Delivery = tuple[Chunk, int, list[Any], "dict[int, BaseException] | None", float, float]
+_Delivery = tuple[Chunk, Outcomes]
 #: Outcomes of consecutive inputs: first input index, values, errors by position.
 _Run = tuple[int, list[Any], "dict[int, BaseException] | None"]
 
@@ -108,19 +108,10 @@ class MapRun:
 
     def cancel(self, chunk: Chunk) -> None:
         count = len(chunk) - chunk.delivered
-        errors: dict[int, BaseException] = {i: PoolClosed() for i in range(count)}
-        self._deliveries.put((chunk, chunk.delivered, [None] * count, errors, 0.0, 0.0))
+        self._deliveries.put((chunk, Outcomes.failed(chunk.delivered, count, _closed)))
 
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        self._deliveries.put((chunk, offset, values, errors, seconds, cpu_seconds))
+    def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
+        self._deliveries.put((chunk, outcomes))
 
     # -- the caller's side ---------------------------------------------------------------
 
@@ -203,7 +194,9 @@ class MapRun:
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
                 return
-            chunk, offset, values, errors, seconds, cpu = self._next_delivery()
+            chunk, outcomes = self._next_delivery()
+            offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
+            seconds, cpu = outcomes.seconds, outcomes.cpu_seconds
             if offset + len(values) >= len(chunk):
                 receiving -= 1
             first = chunk.first_index
@@ -306,3 +299,7 @@ def _split(
         return values, None
     first = min(errors)
     return values[:first], errors[first]
+
+
+def _closed(_index: int) -> BaseException:
+    return PoolClosed()

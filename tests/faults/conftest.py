@@ -18,6 +18,8 @@ from poolwise.warm import shutdown_warm_pools
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from poolwise.backends.base import Outcomes
+
 #: /dev/shm names that poolwise or multiprocessing (used by poolwise) create. The machine is
 #: shared, so other programs' entries (loky's ``sem.loky-*``, say) are not ours to count.
 _SHM_PREFIXES = ("poolwise", "psm_", "mp-", "sem.mp-")
@@ -85,15 +87,8 @@ class RecordingSink:
     def cancel(self, chunk: Any) -> None:
         self._add(chunk, range(chunk.delivered, len(chunk)), "cancelled", None)
 
-    def deliver(
-        self,
-        chunk: Any,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
+    def deliver(self, chunk: Any, outcomes: Outcomes) -> None:
+        offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
         for position, value in enumerate(values):
             index = chunk.first_index + offset + position
             if errors and position in errors:

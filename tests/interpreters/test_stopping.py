@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from interp_tasks import (
@@ -29,7 +29,7 @@ from interp_tasks import (
 from support import wait_until
 
 import poolwise
-from poolwise.backends.base import Chunk, WorkerOptions
+from poolwise.backends.base import Chunk, Outcomes, WorkerOptions
 from poolwise.backends.interpreters import InterpreterBackend
 
 if TYPE_CHECKING:
@@ -112,15 +112,8 @@ class _Sink:
     def cancel(self, chunk: Chunk) -> None:
         raise AssertionError("nothing is cancelled here")
 
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
+    def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
+        offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
         with self._lock:
             for position, value in enumerate(values):
                 outcome = errors[position] if errors and position in errors else value

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from poolwise.backends.base import Chunk
+from poolwise.backends.base import Chunk, Outcomes
 from poolwise.backends.child import frames as _frames
 from poolwise.backends.child.results import pack_result
 from poolwise.backends.child.segments import describe, map_buffers, parse
@@ -30,15 +30,8 @@ class _Sink:
     def cancel(self, chunk: Chunk) -> None:
         raise AssertionError("not cancelled here")
 
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
+    def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
+        offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
         self.batches.append((offset, values, errors))
 
 
@@ -74,7 +67,7 @@ def test_live_backends_stop_only_those_still_alive() -> None:
 def test_a_result_frame_reaches_its_chunk() -> None:
     sink = _Sink()
     chunk = Chunk(abs, [((-1,), {}), ((-2,), {}), ((-3,), {})], 10, sink)
-    body = pack_result(1, [2, None], {1: ValueError("bad")}, (0.1, 0.05), 10)
+    body = pack_result(Outcomes(1, [2, None], {1: ValueError("bad")}, 0.1, 0.05), 10)
     deliver_result(chunk, body)
     [(offset, values, errors)] = sink.batches
     assert (offset, values[0]) == (1, 2)

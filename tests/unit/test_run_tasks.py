@@ -34,7 +34,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 def run(tasks: list[Any], fn: Any) -> list[tuple[int, list[Any], float]]:
     flushes: list[tuple[int, list[Any], float]] = []
-    _run.run_tasks(fn, tasks, lambda o, v, e, s, c: flushes.append((o, list(v), s)), unary=True)
+    _run.run_tasks(
+        fn,
+        tasks,
+        lambda out: flushes.append((out.offset, list(out.values), out.seconds)),
+        unary=True,
+    )
     return flushes
 
 

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
-from .base import Backend, Chunk, WorkerOptions, is_async_callable
+from .base import Backend, Chunk, Outcomes, WorkerOptions, is_async_callable
 from .initializer import run_initializer
 
 if TYPE_CHECKING:
@@ -277,4 +277,4 @@ def _deliver(chunk: Chunk, offset: int, outcomes: list[Any]) -> None:
     values = [value for value, _, _ in outcomes]
     errors = {i: error for i, (_, error, _) in enumerate(outcomes) if error is not None}
     seconds = sum(took for _, _, took in outcomes)
-    chunk.deliver(offset, values, errors or None, seconds, 0.0)
+    chunk.deliver(Outcomes(offset, values, errors or None, seconds))

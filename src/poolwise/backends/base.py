@@ -20,6 +20,8 @@ import queue
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+from .child.run import Outcomes
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -29,6 +31,7 @@ __all__ = [
     "Backend",
     "Chunk",
     "ChunkSink",
+    "Outcomes",
     "WorkerOptions",
     "drain",
     "holds_shared",
@@ -97,22 +100,8 @@ class ChunkSink(Protocol):
         """The chunk will never run: the pool shut down with ``cancel_pending``."""
         ...
 
-    def deliver(
-        self,
-        chunk: Chunk,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        """Outcomes of ``chunk.tasks[offset:offset + len(values)]``.
-
-        ``errors`` maps positions (relative to ``offset``) to the exception that task
-        raised; the value at such a position is meaningless. ``seconds`` is the wall time
-        those tasks took in the worker, ``cpu_seconds`` the worker thread's CPU time in them
-        (0 where it could not be read: outcomes of a crash or a timeout).
-        """
+    def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
+        """Outcomes of ``chunk.tasks[outcomes.offset:outcomes.offset + len(outcomes.values)]``."""
         ...
 
 
@@ -162,24 +151,17 @@ class Chunk:
     def cancel(self) -> None:
         self.sink.cancel(self)
 
-    def deliver(
-        self,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float = 0.0,
-    ) -> None:
-        self.delivered = offset + len(values)
-        self.sink.deliver(self, offset, values, errors, seconds, cpu_seconds)
+    def deliver(self, outcomes: Outcomes) -> None:
+        """Hand the outcomes of some of this chunk's tasks to its sink."""
+        self.delivered = outcomes.offset + len(outcomes.values)
+        self.sink.deliver(self, outcomes)
 
     def fail_rest(self, exc_for: Callable[[int], BaseException]) -> None:
         """Deliver an exception to every task not yet delivered; ``exc_for(offset)`` builds it."""
         start = self.delivered
         count = len(self.tasks) - start
         if count > 0:
-            errors = {i: exc_for(start + i) for i in range(count)}
-            self.deliver(start, [None] * count, errors, 0.0)
+            self.deliver(Outcomes.failed(start, count, exc_for))
 
 
 class WorkerOptions:

@@ -33,6 +33,7 @@ from ..transport import (
 )
 from .child import frames as _frames
 from .child.results import FN_CACHE_SIZE
+from .child.run import Outcomes
 
 if TYPE_CHECKING:
     import pickle
@@ -188,7 +189,7 @@ def deliver_result(chunk: Chunk, body: bytes) -> None:
         failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
         values, errors = [None] * count, dict.fromkeys(range(count), failed)
         seconds = cpu = 0.0
-    chunk.deliver(offset, values, errors, seconds, cpu)
+    chunk.deliver(Outcomes(offset, values, errors, seconds, cpu))
 
 
 def initializer_failed(body: bytes, initializer: object) -> InitializerFailed:

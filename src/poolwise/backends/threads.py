@@ -20,7 +20,7 @@ from typing import ClassVar
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from .base import Backend, Chunk, WorkerOptions, drain
 from .child.interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
-from .child.run import run_tasks
+from .child.run import Outcomes, run_tasks
 from .initializer import run_initializer
 
 __all__ = ["ThreadBackend"]
@@ -149,7 +149,7 @@ class ThreadBackend(Backend):
         watch.abandoned = True
         watch.flush_held(chunk.deliver)  # the outcomes before it, in order
         error = TaskTimeout(chunk.timeout, chunk.index_of(position))
-        chunk.deliver(position, [None], {0: error}, time.monotonic() - watch.started)
+        chunk.deliver(Outcomes(position, [None], {0: error}, time.monotonic() - watch.started))
         with self._lock:
             self._timed_out += 1
             self._active -= 1

@@ -21,16 +21,15 @@ import os
 import select
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...errors import TaskTimeout
 from . import frames as _frames
 from .interpreter_protocol import QUIT, TERMINATE, send_frame
 from .interrupt import StopTask, raise_in_thread
+from .run import Flush, Outcomes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .chunk import TimedChunk
     from .interrupt import TaskWatch
 
@@ -42,13 +41,7 @@ __all__ = ["STOP_GRACE", "Guard", "no_flush"]
 STOP_GRACE = 0.25
 
 
-def no_flush(
-    offset: int,
-    values: list[Any],
-    errors: dict[int, BaseException] | None,
-    seconds: float,
-    cpu_seconds: float,
-) -> None:
+def no_flush(outcomes: Outcomes) -> None:
     """The guard's flush while no timed chunk runs: it is never called then."""
     raise AssertionError("no timed chunk is running")
 
@@ -64,11 +57,9 @@ class Guard:
         self.watch = watch
         self.result_fd = result_fd
         self.control_r = control_r
-        #: The timed chunk running now, and how to send its outcomes (offset, values,
-        #: errors by position, seconds, CPU seconds).
+        #: The timed chunk running now, and how to send its outcomes.
         self.seq = 0
-        self.flush: Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]
-        self.flush = no_flush
+        self.flush: Flush = no_flush
         self.thread = threading.Thread(target=self._loop, name="poolwise-interpreter-guard")
         self.thread.start()
 
@@ -124,7 +115,7 @@ class Guard:
         position = watch.position
         watch.flush_held(self.flush)  # the outcomes before it, in order
         error = TaskTimeout(timeout, chunk.index_of(position))
-        self.flush(position, [None], {0: error}, now - watch.started, 0.0)
+        self.flush(Outcomes(position, [None], {0: error}, now - watch.started))
         send_frame(self.result_fd, _frames.ABANDONED, self.seq, _frames.POSITION.pack(position + 1))
 
     def _terminate(self) -> None:

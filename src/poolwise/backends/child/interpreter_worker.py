@@ -38,7 +38,7 @@ from .interpreter_guard import Guard, no_flush
 from .interpreter_protocol import WAKE, ChunkMessage, send_frame
 from .interrupt import StopTask, TaskWatch, run_timed_tasks
 from .results import FN_CACHE_SIZE, call_unless_unsent, pack_result
-from .run import run_tasks
+from .run import Outcomes, run_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -115,16 +115,10 @@ class _Interpreter:
         first_index, unary, timeout = message.first_index, message.unary, message.timeout
         result_fd = self.result_fd
 
-        def flush(
-            offset: int,
-            values: list[Any],
-            errors: dict[int, BaseException] | None,
-            seconds: float,
-            cpu_seconds: float,
-        ) -> None:
-            if errors:
-                errors = {position: clarify(exc) for position, exc in errors.items()}
-            body = pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
+        def flush(outcomes: Outcomes) -> None:
+            if outcomes.errors:
+                outcomes.errors = {pos: clarify(exc) for pos, exc in outcomes.errors.items()}
+            body = pack_result(outcomes, first_index)
             send_frame(result_fd, _frames.RESULT, seq, body)
 
         fn = self._function(message.token, message.fn_bytes, message.forget)
@@ -146,7 +140,8 @@ class _Interpreter:
                 )
             fn = error
         if isinstance(fn, BaseException):  # every task of the chunk gets that error
-            flush(start, [None] * (count - start), dict.fromkeys(range(count - start), fn), 0, 0)
+            error = fn
+            flush(Outcomes.failed(start, count - start, lambda _index: error))
             return
         if message.has_unsent:
             fn = call_unless_unsent(fn)

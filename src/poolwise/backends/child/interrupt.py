@@ -19,18 +19,16 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from ...errors import TaskTimeout
-from .run import FLUSH_SECONDS
+from .run import FLUSH_SECONDS, Flush, Outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .chunk import TimedChunk
 
-#: ``flush(offset, values, errors, seconds, cpu_seconds)``, as for ``run_tasks``.
-Flush: TypeAlias = "Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None]"
 
 __all__ = [
     "StopTask",
@@ -123,13 +121,12 @@ class TaskWatch:
         deliver CPU time 0 and leave it to the runner's next flush.
         """
         if self.values:
-            offset, values, errors, seconds = self.offset, self.values, self.errors, self.seconds
-            cpu = 0.0
+            held = Outcomes(self.offset, self.values, self.errors, self.seconds)
             if in_runner:
                 now = time.thread_time()
-                cpu, self.cpu_mark = now - self.cpu_mark, now
-            self.hold_from(offset + len(values))
-            flush(offset, values, errors, seconds, cpu)
+                held.cpu_seconds, self.cpu_mark = now - self.cpu_mark, now
+            self.hold_from(held.offset + len(held.values))
+            flush(held)
 
     def settle(
         self,

@@ -33,7 +33,7 @@ from ...transport import dumps, loads, pack_exception
 from . import frames as _frames
 from . import run as _run
 from .results import call_unless_unsent, pack_result
-from .run import run_tasks
+from .run import Outcomes, run_tasks
 from .segments import map_buffers
 
 if TYPE_CHECKING:
@@ -123,14 +123,8 @@ def _run_chunk(
     if shared is not None:  # some task received a Shared: unmap those the parent freed
         shared.forget_unlinked()
 
-    def flush(
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        body = pack_result(offset, values, errors, (seconds, cpu_seconds), first_index)
+    def flush(outcomes: Outcomes) -> None:
+        body = pack_result(outcomes, first_index)
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     try:
@@ -146,7 +140,7 @@ def _run_chunk(
             else (f"inputs #{first_index + start} to #{first_index + count - 1}")
         )
         error = NotPicklable(inputs, type(exc).__qualname__, f"unpickling in the worker: {exc}")
-        flush(start, [None] * (count - start), dict.fromkeys(range(count - start), error), 0, 0)
+        flush(Outcomes.failed(start, count - start, lambda _index: error))
         return
     if has_unsent:
         fn = call_unless_unsent(fn)

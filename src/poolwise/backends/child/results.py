@@ -16,6 +16,8 @@ from . import frames as _frames
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .run import Outcomes
+
 __all__ = ["FN_CACHE_SIZE", "call_unless_unsent", "pack_result"]
 
 #: Pickled functions kept per pool (by identity) so a map sends its function once per worker.
@@ -33,18 +35,15 @@ def call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def pack_result(
-    offset: int,
-    values: list[Any],
-    errors: dict[int, BaseException] | None,
-    seconds: tuple[float, float],
-    first_index: int,
-) -> bytes:
-    """A RESULT frame's body: ``RESULT_PREFIX`` then pickled (values, packed errors, seconds).
+def pack_result(outcomes: Outcomes, first_index: int) -> bytes:
+    """A RESULT frame's body: ``RESULT_PREFIX`` then pickled (values, packed errors,
+    (seconds, CPU seconds)).
 
     ``first_index`` is the input index of the chunk's task 0 (-1: none), for naming a result
     that will not pickle.
     """
+    offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
+    seconds = (outcomes.seconds, outcomes.cpu_seconds)
     prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
     packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
     try:

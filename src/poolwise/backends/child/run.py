@@ -5,13 +5,23 @@ This module runs inside worker processes, so it imports only the standard librar
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["FLUSH_SECONDS", "MAX_STRIDE", "POSITION", "QUICK_LOOK", "STARTED", "run_tasks"]
+__all__ = [
+    "FLUSH_SECONDS",
+    "MAX_STRIDE",
+    "POSITION",
+    "QUICK_LOOK",
+    "STARTED",
+    "Flush",
+    "Outcomes",
+    "run_tasks",
+]
 
 #: Outcomes are sent back at least this often while a chunk runs, so that progress shows and
 #: a crash loses few finished results (seconds; a flush costs ~20 us, so 100 a second are
@@ -29,10 +39,35 @@ QUICK_LOOK = FLUSH_SECONDS / 16
 POSITION, STARTED = 0, 1
 
 
+@dataclasses.dataclass(slots=True)
+class Outcomes:
+    """The outcomes of consecutive tasks of one chunk, ``tasks[offset:offset + len(values)]``:
+    what a worker flushes, a backend delivers and a map run yields."""
+
+    offset: int
+    #: One per task; meaningless where ``errors`` has the position.
+    values: list[Any]
+    #: Position (relative to ``offset``) -> the exception that task raised; None: none did.
+    errors: dict[int, BaseException] | None = None
+    #: Wall time the tasks took in the worker.
+    seconds: float = 0.0
+    #: The worker thread's CPU time in them (0 where it could not be read: a crash, a timeout).
+    cpu_seconds: float = 0.0
+
+    @classmethod
+    def failed(cls, offset: int, count: int, error: Callable[[int], BaseException]) -> Outcomes:
+        """``count`` tasks from ``offset`` that each failed with ``error(offset + i)``."""
+        return cls(offset, [None] * count, {i: error(offset + i) for i in range(count)})
+
+
+#: Where a run's outcomes go, a batch at a time.
+Flush: TypeAlias = "Callable[[Outcomes], None]"
+
+
 def run_tasks(
     fn: Callable[..., Any],
     tasks: Sequence[Any],
-    flush: Callable[[int, list[Any], dict[int, BaseException] | None, float, float], None],
+    flush: Flush,
     *,
     start: int = 0,
     where: Any = None,  # a memoryview of doubles (typeshed has no type that fits it)
@@ -42,9 +77,9 @@ def run_tasks(
 ) -> None:
     """Call ``fn`` on each task from ``start``; every outcome reaches ``flush`` exactly once.
 
-    ``flush(offset, values, errors, seconds, cpu_seconds)`` receives the outcomes of
-    ``tasks[offset:offset + len(values)]``, at least every ``FLUSH_SECONDS`` and at the end,
-    with the wall and this thread's CPU time they took (clocks read per flush, not per task).
+    ``flush`` receives ``Outcomes`` of consecutive tasks, at least every ``FLUSH_SECONDS``
+    and at the end, with the wall and this thread's CPU time they took (clocks read per
+    flush, not per task).
     Tasks are ``(args, kwargs)`` pairs, or single arguments when ``unary``.
 
     Before each task its position goes into ``where`` (shared memory for a process worker),
@@ -83,7 +118,7 @@ def run_tasks(
                 append(fn(*args, **kwargs))
         except passthrough:
             if values:
-                flush(offset, values, errors, clock() - last, cpu_clock() - cpu_last)
+                flush(Outcomes(offset, values, errors, clock() - last, cpu_clock() - cpu_last))
             raise
         except BaseException as exc:  # the task's outcome, whatever it is
             if errors is None:
@@ -101,8 +136,8 @@ def run_tasks(
         countdown, looked = stride, now
         if now - last >= FLUSH_SECONDS and position + 1 < end:
             cpu_now = cpu_clock()
-            flush(offset, values, errors, now - last, cpu_now - cpu_last)
+            flush(Outcomes(offset, values, errors, now - last, cpu_now - cpu_last))
             offset = position + 1
             values, errors, last, cpu_last = [], None, now, cpu_now
             append = values.append
-    flush(offset, values, errors, clock() - last, cpu_clock() - cpu_last)
+    flush(Outcomes(offset, values, errors, clock() - last, cpu_clock() - cpu_last))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...errors import TaskTimeout, WorkerCrashed
+from ..child.run import Outcomes
 
 if TYPE_CHECKING:
     from ..packing import Job
@@ -49,7 +50,7 @@ def settle_crash(worker: WorkerHandle) -> list[Job]:
     errors: dict[int, BaseException] = dict.fromkeys(range(count), crash)
     if timed_out and chunk.timeout is not None:
         errors[count - 1] = TaskTimeout(chunk.timeout, chunk.index_of(position))
-    chunk.deliver(start, [None] * count, errors, 0.0)
+    chunk.deliver(Outcomes(start, [None] * count, errors))
     again = list(worker.running)
     worker.running.clear()
     if position + 1 < len(chunk):
