@@ -18,7 +18,7 @@ from .errors import BackendUnavailable
 from .system import MachineInfo, machine_info
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["main", "run"]
 
@@ -155,24 +155,24 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
-    return value
+def _positive(kind: Callable[[str], float], what: str, floor: str) -> Callable[[str], float]:
+    """An argparse ``type`` that reads ``kind`` (int or float) and refuses 0 and below,
+    saying what it wanted (``what``) and the bound (``floor``)."""
+
+    def read(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} is not {floor}")
+        return value
+
+    return read
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0 seconds")
-    return value
+_positive_int = _positive(int, "a whole number", "1 or more")
+_positive_float = _positive(float, "a number of seconds", "above 0 seconds")
 
 
 def _add_inputs(command: argparse.ArgumentParser) -> None:

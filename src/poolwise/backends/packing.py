@@ -19,7 +19,7 @@ import collections
 import dataclasses
 import itertools
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InitializerFailed, NotPicklable
 from ..transport import (
@@ -31,6 +31,7 @@ from ..transport import (
     load_exception,
     loads,
 )
+from .base import Backend
 from .child import frames as _frames
 from .child.results import FN_CACHE_SIZE
 from .child.run import Outcomes
@@ -40,11 +41,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from .._types import Task
-    from .base import Chunk
+    from .base import Chunk, WorkerOptions
 
 __all__ = [
     "FunctionCache",
     "Job",
+    "PicklingBackend",
     "check_sendable",
     "deliver_result",
     "initializer_failed",
@@ -159,6 +161,21 @@ class Job:
     start: int = 0
     #: Whether ``chunk.begin()`` was called (it must be, exactly once).
     begun: bool = False
+
+
+class PicklingBackend(Backend):
+    """A backend whose workers receive each chunk pickled (processes, interpreters, Dask):
+    its functions are pickled once per worker by token, and a task's ``Shared`` argument
+    arrives as its value when the worker unpickles it."""
+
+    unpickles_shared: ClassVar[bool] = True
+
+    def __init__(self, workers: int, options: WorkerOptions) -> None:
+        super().__init__(workers, options)
+        self.functions = FunctionCache()
+
+    def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
+        check_sendable(self.functions, fn, first)
 
 
 def pack(chunk: Chunk, functions: FunctionCache) -> Job:

@@ -34,20 +34,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...system import default_start_method
 from ...transport import dumps_or_raise
-from ..base import Backend, Chunk, WorkerOptions
 from ..buffers import BufferStore
 from ..child.segments import describe
 from ..lifetime import LiveBackends
-from ..packing import FunctionCache, check_sendable, pack
+from ..packing import PicklingBackend, pack
 from ..signals import hold_sigterm, release_sigterm
 from .dispatcher import Dispatcher
 from .handle import WorkerRecipe
 from .popen import preload_worker_module, worker_process_class
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ..._types import Task
+    from ..base import Chunk, WorkerOptions
 
 __all__ = ["ProcessBackend"]
 
@@ -56,11 +53,10 @@ _LIVE: LiveBackends[ProcessBackend] = LiveBackends(lambda backend: backend.termi
 _LIVE.stop_all_at_exit()
 
 
-class ProcessBackend(Backend):
+class ProcessBackend(PicklingBackend):
     """Runs chunks in worker processes that it starts, feeds, watches and replaces."""
 
     mode: ClassVar[str] = "processes"
-    unpickles_shared: ClassVar[bool] = True
     #: Measured on 2 cores: a chunk's round trip (pickle, two pipe writes, unpickle) is
     #: about 100-300 us.
     chunk_overhead: ClassVar[float] = 3e-4
@@ -78,7 +74,6 @@ class ProcessBackend(Backend):
             initializer = dumps_or_raise(
                 (options.initializer, options.initargs), "initializer and initargs"
             )
-        self._functions = FunctionCache()
         self._chunk_ids = itertools.count(1)
         #: Segments holding the big buffers of chunks in flight.
         self._buffers = BufferStore()
@@ -86,7 +81,7 @@ class ProcessBackend(Backend):
             workers=workers,
             options=options,
             recipe=WorkerRecipe(context, process_class, initializer),
-            functions=self._functions,
+            functions=self.functions,
             buffers=self._buffers,
         )
         self._sigterm_lock = threading.Lock()
@@ -94,12 +89,9 @@ class ProcessBackend(Backend):
         self._released = False
         _LIVE.add(self)
 
-    def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        check_sendable(self._functions, fn, first)
-
     def submit(self, chunk: Chunk) -> None:
         self._dispatcher.admission.raise_if_unusable()
-        job = pack(chunk, self._functions)
+        job = pack(chunk, self.functions)
         job.chunk_id = next(self._chunk_ids)
         shared_bytes = 0
         if job.buffers:
