@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from dask_support import local_workers
-from dask_tasks import pid
+from tasks import pid
 
 import poolwise
 from poolwise.backends import backend_class

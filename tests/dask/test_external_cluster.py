@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 from dask_support import is_external
-from dask_tasks import exit_on, fail_on, hold, pid, remember, setting, spin_on, square
 from support import wait_until
+from tasks import exit_on, fail_on, hold, pid, remember, setting, spin_on, square
 
 import poolwise
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).parent.parent  # holds tasks.py, which the workers import
 DASK = Path(sys.executable).parent / "dask"  # the CLI that `uv run dask` runs
 
 
@@ -62,10 +62,10 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("dask-cluster")
     port = _free_port()
     where = f"tcp://127.0.0.1:{port}"
-    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     env = {
         **os.environ,
-        "PYTHONPATH": path,  # the workers import dask_tasks
+        "PYTHONPATH": path,  # the workers import tasks
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
     }
     started: list[subprocess.Popen[bytes]] = []

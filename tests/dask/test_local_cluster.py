@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from dask_support import local_workers
-from dask_tasks import (
+from support import wait_until
+from tasks import (
     CustomError,
     ExitsWhenUnpickled,
     FailsToPickle,
@@ -43,7 +44,6 @@ from dask_tasks import (
     spin_on,
     square,
 )
-from support import wait_until
 
 import poolwise
 from poolwise.outcomes import WINDOW_PER_WORKER

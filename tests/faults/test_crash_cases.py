@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from faulty import (
+from tasks import (
     ExitsWhenUnpickled,
     FailsToPickle,
     FailsToUnpickle,

@@ -8,7 +8,8 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
-from faulty import (
+from support import wait_until
+from tasks import (
     announce_and_block,
     count_and_fail,
     exit_on,
@@ -17,7 +18,6 @@ from faulty import (
     return_lock,
     segfault_on,
 )
-from support import wait_until
 
 import poolwise
 from poolwise.backends.base import Chunk, WorkerOptions
@@ -132,7 +132,7 @@ def test_exception_that_cannot_travel_back_keeps_type_message_and_traceback(
 ) -> None:
     with pytest.raises(poolwise.RemoteError) as info:
         pool.submit(raise_unpicklable, 1).result(timeout=60)
-    assert info.value.type_name == "faulty.UnpicklableError"
+    assert info.value.type_name == "tasks.UnpicklableError"
     assert info.value.text == "this error holds a lock"
     assert "raise_unpicklable" in info.value.traceback_text
 
