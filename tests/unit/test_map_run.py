@@ -330,3 +330,27 @@ def test_chunks_left_behind_by_a_caller_who_stopped_are_skipped() -> None:
     assert next(results) == 0  # chunk 1 came first, so chunk 0's results arrived too
     results.close()
     assert not backend.submitted[0].begin()  # a worker taking a chunk now is told to skip it
+
+
+class CountingBar:
+    """A progress bar that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.failed = 0
+        self.closed = False
+
+    def advance(self, count: int, failed: int) -> None:
+        self.done += count
+        self.failed += failed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_progress_bar_counts_every_outcome_and_closes() -> None:
+    bar = CountingBar()
+    backend = FakeBackend(release_at=3, plan=backwards)
+    run = make_run(backend, fail_on_3, range(6), return_exceptions=True, progress=lambda: bar)
+    assert len(list(run)) == 6
+    assert (bar.done, bar.failed, bar.closed) == (6, 1, True)
