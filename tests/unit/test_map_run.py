@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from support import wait_until
+from support import Counted, wait_until
 
 from poolwise.backends.base import Backend, Chunk, WorkerOptions
 from poolwise.chunking import Chunker
@@ -23,7 +23,7 @@ from poolwise.outcomes import WINDOW_PER_WORKER, MapRun, PoolStats
 from poolwise.retrying import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
 #: Worker seconds the fake reports per task (any positive figure: the run measures it).
 _TASK_SECONDS = 0.001
@@ -102,22 +102,6 @@ class FakeBackend(Backend):
 
 class RunsOnSubmit(FakeBackend):
     runs_on_submit: ClassVar[bool] = True
-
-
-class Counted:
-    """An input iterator that counts what was taken from it."""
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items = iter(items)
-        self.taken = 0
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        item = next(self._items)
-        self.taken += 1
-        return item
 
 
 def square(x: int) -> int:
