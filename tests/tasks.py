@@ -244,10 +244,15 @@ def segfault_on(x: int, bad: int = 3) -> int:
     return x
 
 
+def _announce(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` at once (a rename), so a reader never sees half of it."""
+    Path(path + ".tmp").write_text(text)
+    os.replace(path + ".tmp", path)
+
+
 def announce_and_block(path: str) -> None:
     """Write this worker's pid to ``path``, then block until killed."""
-    Path(path + ".tmp").write_text(str(os.getpid()))
-    os.replace(path + ".tmp", path)
+    _announce(path, str(os.getpid()))
     while True:
         time.sleep(3600)
 
@@ -279,18 +284,14 @@ def stubborn_sleep_on(x: int, bad: int = 3) -> int:
 
 def started_then_spin(path: str) -> None:
     """Write time.monotonic() (comparable across processes) to ``path``, then spin."""
-    Path(path + ".tmp").write_text(repr(time.monotonic()))
-    os.replace(path + ".tmp", path)
+    _announce(path, repr(time.monotonic()))
     while True:
         pass
 
 
 def record_or_spin(path: str, x: int, bad: int = 3) -> int:
     """``record``, except that input ``bad`` spins for ever."""
-    if x == bad:
-        while True:
-            pass
-    return record(path, x)
+    return record(path, spin_on(x, bad))
 
 
 def flaky(folder: str, x: int, how: str = "raise", fail_times: int = 1) -> int:

@@ -69,33 +69,30 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
     }
     started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *argv: str) -> None:
+        with open(folder / f"{name}.log", "wb") as log:
+            started.append(
+                subprocess.Popen(
+                    [DASK, name, *argv],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=folder,
+                )
+            )
+
     try:
-        with open(folder / "scheduler.log", "wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        *(DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port)),
-                        *("--no-dashboard", "--dashboard-address", "127.0.0.1:0"),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=folder,
-                )
-            )
-        with open(folder / "worker.log", "wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        *(DASK, "worker", where, "--nworkers", "2", "--nthreads", "1"),
-                        *("--no-dashboard", "--local-directory", str(folder / "scratch")),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=folder,
-                )
-            )
+        start(
+            "scheduler",
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *("--no-dashboard", "--dashboard-address", "127.0.0.1:0"),
+        )
+        start(
+            "worker",
+            *(where, "--nworkers", "2", "--nthreads", "1"),
+            *("--no-dashboard", "--local-directory", str(folder / "scratch")),
+        )
         with distributed.Client(where, timeout=60, set_as_default=False) as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(2, timeout=60)  # type: ignore[no-untyped-call]
         yield where
