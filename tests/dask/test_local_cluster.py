@@ -48,19 +48,10 @@ import poolwise
 from poolwise.outcomes import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pool() -> Iterator[poolwise.Pool]:
-    p = poolwise.Pool("dask", 2)
-    try:
-        yield p
-    finally:
-        p.terminate()
 
 
 def test_results_in_input_order_from_worker_processes(pool: poolwise.Pool) -> None:

@@ -24,17 +24,7 @@ from poolwise.backends.base import Chunk, WorkerOptions
 from poolwise.backends.processes import ProcessBackend
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
-
-
-@pytest.fixture
-def pool() -> Iterator[poolwise.Pool]:
-    p = poolwise.Pool("processes", 2)
-    try:
-        yield p
-    finally:
-        p.terminate()
 
 
 def test_os_exit_gives_worker_crashed_with_exit_code(pool: poolwise.Pool) -> None:
