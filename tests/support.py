@@ -1,17 +1,19 @@
-"""Helpers for tests that wait on the OS: processes exiting, files appearing."""
+"""Helpers the suites share: waiting on the OS (processes exiting, files appearing) and
+counting what a run took from its inputs."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["wait_until", "worker_processes"]
+__all__ = ["Counted", "wait_until", "worker_processes"]
 
 #: multiprocessing's own helpers: one per parent, shared by every pool, gone with the parent.
 _INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
@@ -42,3 +44,20 @@ def wait_until(condition: Callable[[], object], seconds: float = 30.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {seconds} s: {what or condition}")
         time.sleep(0.01)
+
+
+class Counted:
+    """An input iterator that counts the items taken from it: 0, 1, 2... without end, or
+    ``items``, to check how far ahead a run reads."""
+
+    def __init__(self, items: Iterable[Any] | None = None) -> None:
+        self._items = iter(itertools.count() if items is None else items)
+        self.taken = 0
+
+    def __iter__(self) -> Counted:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self._items)
+        self.taken += 1
+        return item

@@ -6,7 +6,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 import pytest
-from probes import count_primes, fail_on_one, identity, nap, record
+from tasks import count_primes, fail_on_one, identity, nap, record
 
 import poolwise
 from poolwise import pool as pool_module
@@ -52,7 +52,7 @@ def test_each_input_runs_exactly_once(tmp_path: Path, ordered: bool) -> None:
 def test_an_error_in_the_probe_is_raised_at_its_place() -> None:
     results = poolwise.imap(fail_on_one, range(10))
     assert next(results) == 0
-    with pytest.raises(ValueError, match="one"):
+    with pytest.raises(ValueError, match="input 1 is bad"):
         next(results)
 
 

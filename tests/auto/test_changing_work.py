@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from probes import computes, nap, waits_then_computes
+from tasks import computes, nap, waits_then_computes
 
 import poolwise
 from poolwise import auto

@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from probes import count_primes, identity, nap, sha256_rounds
+from tasks import count_primes, identity, nap, sha256_rounds
 
 import poolwise
 

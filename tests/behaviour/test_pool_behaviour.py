@@ -9,6 +9,7 @@ from concurrent.futures import Future, as_completed
 from typing import TYPE_CHECKING
 
 import pytest
+from support import Counted
 from tasks import (
     CustomError,
     add,
@@ -27,7 +28,6 @@ import poolwise
 from poolwise.maprun import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -121,18 +121,6 @@ def test_each_input_runs_exactly_once(pool: poolwise.Pool, tmp_path: Path) -> No
 def test_imap_works_on_an_endless_generator(pool: poolwise.Pool) -> None:
     results = pool.imap(square, itertools.count())
     assert list(itertools.islice(results, 25)) == [x * x for x in range(25)]
-
-
-class Counted:
-    """0, 1, 2, ... without end, counting how many were taken."""
-
-    def __init__(self) -> None:
-        self.taken = 0
-
-    def __iter__(self) -> Iterator[int]:
-        for x in itertools.count():
-            self.taken += 1
-            yield x
 
 
 def test_imap_reads_a_bounded_number_of_inputs_ahead(pool: poolwise.Pool) -> None:

@@ -16,12 +16,28 @@ import pytest
 from dask_support import local_workers
 from support import wait_until
 
+import poolwise
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
 def _poolwise_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("poolwise-") and t.is_alive()}
+
+
+@pytest.fixture
+def pool() -> Iterator[poolwise.Pool]:
+    """A pool on a LocalCluster of 2 worker processes, terminated after the test.
+
+    In this folder it stands in for the root conftest's ``pool``, which runs a test on
+    every mode.
+    """
+    p = poolwise.Pool("dask", 2)
+    try:
+        yield p
+    finally:
+        p.terminate()
 
 
 @pytest.fixture(autouse=True)

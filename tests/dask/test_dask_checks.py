@@ -5,27 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING
 
 import pytest
 from dask_support import local_workers
-from dask_tasks import pid
+from tasks import pid
 
 import poolwise
 from poolwise.backends import backend_class
 from poolwise.backends.dask import require_distributed
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture
-def pool() -> Iterator[poolwise.Pool]:
-    p = poolwise.Pool("dask", 2)
-    try:
-        yield p
-    finally:
-        p.terminate()
 
 
 def test_without_distributed_the_mode_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 from dask_support import is_external
-from dask_tasks import exit_on, fail_on, hold, pid, remember, setting, spin_on, square
 from support import wait_until
+from tasks import exit_on, fail_on, hold, pid, remember, setting, spin_on, square
 
 import poolwise
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).parent.parent  # holds tasks.py, which the workers import
 DASK = Path(sys.executable).parent / "dask"  # the CLI that `uv run dask` runs
 
 
@@ -62,40 +62,37 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("dask-cluster")
     port = _free_port()
     where = f"tcp://127.0.0.1:{port}"
-    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
     env = {
         **os.environ,
-        "PYTHONPATH": path,  # the workers import dask_tasks
+        "PYTHONPATH": path,  # the workers import tasks
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
     }
     started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, *argv: str) -> None:
+        with open(folder / f"{name}.log", "wb") as log:
+            started.append(
+                subprocess.Popen(
+                    [DASK, name, *argv],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=folder,
+                )
+            )
+
     try:
-        with open(folder / "scheduler.log", "wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        *(DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port)),
-                        *("--no-dashboard", "--dashboard-address", "127.0.0.1:0"),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=folder,
-                )
-            )
-        with open(folder / "worker.log", "wb") as log:
-            started.append(
-                subprocess.Popen(
-                    [
-                        *(DASK, "worker", where, "--nworkers", "2", "--nthreads", "1"),
-                        *("--no-dashboard", "--local-directory", str(folder / "scratch")),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=folder,
-                )
-            )
+        start(
+            "scheduler",
+            *("--host", "127.0.0.1", "--port", str(port)),
+            *("--no-dashboard", "--dashboard-address", "127.0.0.1:0"),
+        )
+        start(
+            "worker",
+            *(where, "--nworkers", "2", "--nthreads", "1"),
+            *("--no-dashboard", "--local-directory", str(folder / "scratch")),
+        )
         with distributed.Client(where, timeout=60, set_as_default=False) as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(2, timeout=60)  # type: ignore[no-untyped-call]
         yield where

@@ -5,7 +5,6 @@ Each test starts its own cluster (a second or two), hence ``slow``.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from dask_support import local_workers
-from dask_tasks import (
+from support import Counted, wait_until
+from tasks import (
     CustomError,
     ExitsWhenUnpickled,
     FailsToPickle,
@@ -43,37 +43,15 @@ from dask_tasks import (
     spin_on,
     square,
 )
-from support import wait_until
 
 import poolwise
 from poolwise.maprun import WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def pool() -> Iterator[poolwise.Pool]:
-    p = poolwise.Pool("dask", 2)
-    try:
-        yield p
-    finally:
-        p.terminate()
-
-
-class Counted:
-    """0, 1, 2, ... without end, counting how many were taken."""
-
-    def __init__(self) -> None:
-        self.taken = 0
-
-    def __iter__(self) -> Iterator[int]:
-        for x in itertools.count():
-            self.taken += 1
-            yield x
 
 
 def test_results_in_input_order_from_worker_processes(pool: poolwise.Pool) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support import wait_until, worker_processes
 
+import poolwise
 from poolwise.warm import shutdown_warm_pools
 
 if TYPE_CHECKING:
@@ -48,6 +49,20 @@ def _poolwise_threads() -> list[threading.Thread]:
 def _stack(thread: threading.Thread) -> str:
     frame = sys._current_frames().get(thread.ident or -1)
     return "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+
+
+@pytest.fixture
+def pool() -> Iterator[poolwise.Pool]:
+    """A pool of 2 worker processes, terminated after the test.
+
+    In this folder it stands in for the root conftest's ``pool``, which runs a test on
+    every mode.
+    """
+    p = poolwise.Pool("processes", 2)
+    try:
+        yield p
+    finally:
+        p.terminate()
 
 
 @pytest.fixture(autouse=True)

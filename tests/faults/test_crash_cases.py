@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from faulty import (
+from tasks import (
     ExitsWhenUnpickled,
     FailsToPickle,
     FailsToUnpickle,
@@ -20,7 +20,7 @@ from faulty import (
 import poolwise
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 CASES: list[tuple[str, Callable[..., Any], Callable[[], object], type[BaseException]]] = [
     # (leg, fn, the bad argument, expected outcome)
@@ -41,15 +41,6 @@ CASES: list[tuple[str, Callable[..., Any], Callable[[], object], type[BaseExcept
     ),
     ("exception fails to unpickle in the parent", raise_bad_error, lambda: 1, poolwise.RemoteError),
 ]
-
-
-@pytest.fixture
-def pool() -> Iterator[poolwise.Pool]:
-    p = poolwise.Pool("processes", 2)
-    try:
-        yield p
-    finally:
-        p.terminate()
 
 
 @pytest.mark.parametrize(("leg", "fn", "argument", "expected"), CASES, ids=[c[0] for c in CASES])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from faulty import fails_with_value_error, flaky
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tasks import fails_with_value_error, flaky
 
 import poolwise
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from faulty import exit_holding, mapped_segments, spin_holding
 from support import wait_until
+from tasks import exit_holding, mapped_segments, spin_holding
 
 import poolwise
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import psutil
 import pytest
-from faulty import pid, sleep_on, spin_on, started_then_spin, stubborn_sleep_on
 from support import wait_until
+from tasks import pid, sleep_on, spin_on, started_then_spin, stubborn_sleep_on
 
 import poolwise
 
