@@ -7,7 +7,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from probes import count_primes, identity, nap, sha256_rounds
+from tasks import count_primes, identity, nap, sha256_rounds
 
 import poolwise
 from poolwise import pool as pool_module

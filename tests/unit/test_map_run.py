@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 from support import Counted, wait_until
 
-from poolwise.backends.base import Backend, Chunk, WorkerOptions
+from poolwise.backends.base import Backend, Chunk, Outcomes, WorkerOptions
 from poolwise.chunking import Chunker
 from poolwise.errors import PoolClosed
-from poolwise.outcomes import WINDOW_PER_WORKER, MapRun, PoolStats
+from poolwise.maprun import WINDOW_PER_WORKER, MapRun
 from poolwise.retrying import RetryPolicy
+from poolwise.stats import PoolStats
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -42,7 +43,7 @@ def _run_part(chunk: Chunk, start: int, stop: int) -> None:
         except Exception as exc:
             values.append(None)
             errors[position] = exc
-    chunk.deliver(start, values, errors or None, _TASK_SECONDS * (stop - start))
+    chunk.deliver(Outcomes(start, values, errors or None, _TASK_SECONDS * (stop - start)))
 
 
 def in_turn(held: list[Chunk]) -> None:
