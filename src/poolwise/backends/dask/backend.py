@@ -34,7 +34,7 @@ Policy that Dask does not give and poolwise promises, and how:
   also re-runs a finished chunk whose worker died in the few milliseconds before its
   outcome was fetched (its result is lost); fetched results are released at once.
 * *Timeouts.* A timed chunk runs in its own thread inside the Dask task, under a watchdog
-  in the worker process (``child/dask_task.py``): at a task's deadline it gets ``TaskTimeout``,
+  in the worker process (``child/dask_timed.py``): at a task's deadline it gets ``TaskTimeout``,
   its thread gets ``StopTask`` (a Python loop stops at once; a call blocked in C stops when
   it returns, its thread abandoned meanwhile) and the Dask task returns at once; the rest
   of the chunk goes out as a new Dask task. So no Dask future needs cancelling at a
@@ -88,7 +88,8 @@ from ...errors import (
 from ...system import cpus
 from ...transport import BIG_BUFFER, dumps_or_raise, load_exception, loads
 from ..base import Backend, Chunk, WorkerOptions
-from ..child.dask_task import Outcome, Spec, run_chunk
+from ..child.dask_messages import Outcome, Spec
+from ..child.dask_task import run_chunk
 from ..packing import FunctionCache, check_sendable, pickle_tasks
 from ..signals import hold_sigterm, release_sigterm
 
