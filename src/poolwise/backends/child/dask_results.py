@@ -7,11 +7,14 @@ chunk.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import NotPicklable
 from ...transport import dumps, pack_exception, type_name
 from .dask_messages import Outcome
+
+if TYPE_CHECKING:
+    from .run import Outcomes
 
 __all__ = ["GatheredOutcomes"]
 
@@ -26,22 +29,15 @@ class GatheredOutcomes:
         self.seconds = 0.0
         self.cpu_seconds = 0.0
 
-    def flush(
-        self,
-        offset: int,
-        values: list[Any],
-        errors: dict[int, BaseException] | None,
-        seconds: float,
-        cpu_seconds: float,
-    ) -> None:
-        """Add the outcomes of ``tasks[offset:offset + len(values)]``."""
-        base = offset - self.start
-        if errors:
-            for position, error in errors.items():
+    def flush(self, outcomes: Outcomes) -> None:
+        """Add a batch of outcomes (the next ones after those gathered so far)."""
+        base = outcomes.offset - self.start
+        if outcomes.errors:
+            for position, error in outcomes.errors.items():
                 self.errors[base + position] = error
-        self.values.extend(values)
-        self.seconds += seconds
-        self.cpu_seconds += cpu_seconds
+        self.values.extend(outcomes.values)
+        self.seconds += outcomes.seconds
+        self.cpu_seconds += outcomes.cpu_seconds
 
     def packed(self, first_index: int, resume_at: int | None, timed_out: int) -> bytes:
         """Everything, pickled; a result that will not pickle becomes its task's

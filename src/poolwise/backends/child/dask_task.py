@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import NotPicklable
 from ...transport import ExceptionPayload, dumps, loads, pack_exception
-from ..base import Chunk
+from .chunk import WorkerChunk
 from .dask_messages import Outcome, Spec
 from .dask_results import GatheredOutcomes
 from .dask_timed import TimedRun
 from .results import call_unless_unsent
-from .run import run_tasks
+from .run import Outcomes, run_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -87,7 +87,7 @@ def run_chunk(
         run_tasks(fn, tasks, results.flush, start=spec.start, unary=spec.unary)
         return results.packed(spec.first_index, None, 0)
     index = None if spec.first_index < 0 else spec.first_index
-    chunk = Chunk(fn, tasks, index, _NoSink(), unary=spec.unary, timeout=spec.timeout)
+    chunk = WorkerChunk(fn, tasks, index, spec.unary, spec.timeout)
     run = TimedRun(chunk, spec.start, results)
     run.run()
     return results.packed(spec.first_index, run.resume_at, run.timed_out)
@@ -97,7 +97,7 @@ def _unloadable(spec: Spec, results: GatheredOutcomes, where: str, exc: Exceptio
     """Every task of the chunk gets ``NotPicklable``: ``where`` would not unpickle here."""
     error = NotPicklable(where, type(exc).__qualname__, f"unpickling in the Dask worker: {exc}")
     count = spec.size - spec.start
-    results.flush(spec.start, [None] * count, dict.fromkeys(range(count), error), 0.0, 0.0)
+    results.flush(Outcomes.failed(spec.start, count, lambda _index: error))
     return results.packed(spec.first_index, None, 0)
 
 
@@ -131,16 +131,3 @@ def _function(pool: str, token: int, fn_bytes: bytes) -> Callable[..., Any]:
         while len(_functions) > FUNCTIONS_KEPT:
             _functions.popitem(last=False)
     return fn
-
-
-class _NoSink:
-    """The worker's copy of a chunk delivers through ``GatheredOutcomes``, never a sink."""
-
-    def begin(self, chunk: Chunk) -> bool:
-        return True
-
-    def cancel(self, chunk: Chunk) -> None:
-        raise AssertionError("a worker never cancels a chunk")
-
-    def deliver(self, *args: object) -> None:
-        raise AssertionError("a worker delivers through GatheredOutcomes")

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from ...errors import TaskTimeout
 from .interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
+from .run import Outcomes
 
 if TYPE_CHECKING:
-    from ..base import Chunk
+    from .chunk import TimedChunk
     from .dask_results import GatheredOutcomes
 
 __all__ = ["TimedRun"]
@@ -38,7 +39,7 @@ _runs: dict[TaskWatch, TimedRun] = {}
 class TimedRun:
     """A timed chunk run in a thread of its own while the Dask task's thread waits."""
 
-    def __init__(self, chunk: Chunk, start: int, results: GatheredOutcomes) -> None:
+    def __init__(self, chunk: TimedChunk, start: int, results: GatheredOutcomes) -> None:
         self.chunk = chunk
         self.start = start
         self.results = results
@@ -87,7 +88,7 @@ def _on_timeout(watch: TaskWatch) -> None:
     watch.abandoned = True  # the runner delivers nothing more and returns
     watch.flush_held(run.results.flush)  # the outcomes before it, in order
     error = TaskTimeout(chunk.timeout, chunk.index_of(position))
-    run.results.flush(position, [None], {0: error}, time.monotonic() - watch.started, 0.0)
+    run.results.flush(Outcomes(position, [None], {0: error}, time.monotonic() - watch.started))
     run.timed_out += 1
     if position + 1 < len(chunk):
         run.resume_at = position + 1

@@ -51,22 +51,20 @@ import collections
 import contextlib
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...errors import PoolClosed, PoolwiseError
 from ...system import cpus
-from ..base import Backend, Chunk, WorkerOptions
-from ..packing import FunctionCache, Job, check_sendable, pickle_tasks
+from ..lifetime import Admission
+from ..packing import PicklingBackend, pack
 from . import settling
 from .cluster import Connection, connect, terminate_at_exit
 from .distributed_api import killed_worker
 from .sending import DaskJob, TaskSender
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ..._types import Task
     from ...transport import ExceptionPayload
+    from ..base import Chunk, WorkerOptions
     from .distributed_api import DaskClient, DaskFuture
 
     _Ended = tuple[DaskJob, DaskFuture]  # a Dask task that ended, and its job
@@ -74,11 +72,10 @@ if TYPE_CHECKING:
 __all__ = ["DaskBackend"]
 
 
-class DaskBackend(Backend):
+class DaskBackend(PicklingBackend):
     """Runs each chunk as one Dask task, at most ``workers`` of them in Dask at once."""
 
     mode: ClassVar[str] = "dask"
-    unpickles_shared: ClassVar[bool] = True
     #: Measured on 2 cores with a LocalCluster: a chunk of one tiny task takes ~11 ms
     #: through this backend (client.submit to Dask's done callback ~8.6 ms, fetching the
     #: result ~1.8 ms), so chunks are sized to about a second of work each (capped by the
@@ -104,13 +101,12 @@ class DaskBackend(Backend):
         self._handing = 0
         self._completed: queue.SimpleQueue[_Ended | None] = queue.SimpleQueue()
         self._collector: threading.Thread | None = None
-        self._closed = False
+        #: Closed by shutdown()/terminate(), or broken: an initializer raised in a worker.
+        self._admission = Admission()
         self._terminating = False
         self._tearing_down = False
         self._torn_down = threading.Event()
-        self._broken: BaseException | None = None
-        self._functions = FunctionCache()
-        self._sender = TaskSender(options=options, functions=self._functions)
+        self._sender = TaskSender(options=options, functions=self.functions)
         self._connection: Connection | None = None
         self._lost_workers: set[tuple[str, int | None]] = set()
         self._counters = {"dask_tasks_submitted": 0, "tasks_timed_out": 0}
@@ -134,26 +130,17 @@ class DaskBackend(Backend):
 
     # -- caller side -------------------------------------------------------------------
 
-    def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
-        check_sendable(self._functions, fn, first)
-
     def submit(self, chunk: Chunk) -> None:
-        self._raise_if_unusable()
-        token, fn_bytes = self._functions.token_for(chunk.fn)
-        data, has_unsent, buffers = pickle_tasks(chunk)
-        copies = [bytearray(b.raw()) for b in buffers]
-        job = DaskJob(Job(chunk, token, fn_bytes, data, has_unsent, buffers=copies))
+        self._admission.raise_if_unusable()
+        packed = pack(chunk, self.functions)
+        # Dask pickles the task's arguments itself: the big buffers go as bytearrays.
+        packed.buffers = [bytearray(buffer.raw()) for buffer in packed.buffers]
+        job = DaskJob(packed)
         self._connected()
         with self._lock:
-            self._raise_if_unusable()
+            self._admission.raise_if_unusable()
             self._pending.append(job)
         self._dispatch()
-
-    def _raise_if_unusable(self) -> None:
-        if self._broken is not None:
-            raise self._broken
-        if self._closed:
-            raise PoolClosed()
 
     def _connected(self) -> DaskClient:
         """The client, connected (and our cluster started) on first use."""
@@ -162,7 +149,7 @@ class DaskBackend(Backend):
             return connection.client
         with self._start_lock:
             if self._connection is None:
-                if self._closed:
+                if self._admission.closed:
                     raise PoolClosed()
                 self._connection = connect(address=self.options.address, workers=self.workers)
                 self._collector = threading.Thread(
@@ -173,7 +160,7 @@ class DaskBackend(Backend):
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         with self._lock:
-            self._closed = True
+            self._admission.closed = True
             cancelled = list(self._pending) if cancel_pending else []
             if cancel_pending:
                 self._pending.clear()
@@ -198,7 +185,7 @@ class DaskBackend(Backend):
         """Every task without an outcome gets PoolClosed; our cluster's workers are killed
         (a cluster at ``address`` keeps running what it started, its result discarded)."""
         with self._lock:
-            self._closed = self._terminating = True
+            self._admission.closed = self._terminating = True
             pending = list(self._pending)
             self._pending.clear()
             running = list(self._running)
@@ -313,7 +300,7 @@ class DaskBackend(Backend):
                     self._release(job)
                 self._dispatch()
             with self._lock:
-                finished = self._closed and self._is_idle()
+                finished = self._admission.closed and self._is_idle()
             if finished:
                 self._teardown(kill=False)
                 return
@@ -363,8 +350,7 @@ class DaskBackend(Backend):
         """The initializer raised in a worker: fail everything, take nothing more."""
         error = settling.initializer_failed(self.options.initializer, payload)
         with self._lock:
-            self._broken = error
-            self._closed = True
+            self._admission.break_with(error)
             pending = list(self._pending)
             self._pending.clear()
         settling.fail_all(chunk, error)
@@ -382,7 +368,7 @@ class DaskBackend(Backend):
                 self._torn_down.wait()
             return
         with self._start_lock:  # a cluster still starting is closed once it is up
-            self._closed = True
+            self._admission.closed = True
             connection = self._connection
         try:
             if connection is not None:

@@ -26,16 +26,14 @@ and any worker on this machine (it maps ``/dev/shm``), not with workers elsewher
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
 import signal
 import tempfile
-import threading
-import weakref
 from typing import TYPE_CHECKING, cast
 
+from ..lifetime import LiveBackends
 from ..signals import hold_sigterm, release_sigterm
 
 if TYPE_CHECKING:
@@ -44,7 +42,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "connect", "terminate_at_exit"]
 
-_LIVE: weakref.WeakSet[Backend] = weakref.WeakSet()
+
+def _terminate_quietly(backend: Backend) -> None:
+    """At interpreter exit, stop a pool's cluster and remove its scratch folder."""
+    with contextlib.suppress(Exception):
+        backend.terminate()
+
+
+#: Registered at exit only once ``distributed`` is imported: exit handlers run last
+#: registered first, so ours closes our clients before distributed closes its clusters
+#: (which would log the loss of chunks our pools had not released yet).
+_LIVE: LiveBackends[Backend] = LiveBackends(_terminate_quietly)
 
 
 class Connection:
@@ -89,7 +97,7 @@ def connect(*, address: str | None, workers: int) -> Connection:
     worker processes started here."""
     import distributed
 
-    _terminate_all_at_exit()
+    _LIVE.stop_all_at_exit()
 
     if address is not None:
         try:
@@ -157,25 +165,3 @@ def _kill_workers(cluster: DaskCluster) -> None:
 def terminate_at_exit(backend: Backend) -> None:
     """Terminate ``backend`` at interpreter exit if it is still open then (weakly held)."""
     _LIVE.add(backend)
-
-
-def _terminate_all() -> None:
-    """At interpreter exit, stop every pool's cluster and remove its scratch folder."""
-    for backend in list(_LIVE):
-        with contextlib.suppress(Exception):
-            backend.terminate()
-
-
-_exit_hook_lock = threading.Lock()
-_exit_hook = False
-
-
-def _terminate_all_at_exit() -> None:
-    """Register ``_terminate_all`` once, after ``distributed`` is imported: exit handlers
-    run last registered first, so ours closes our clients before distributed closes its
-    clusters (which would log the loss of chunks our pools had not released yet)."""
-    global _exit_hook
-    with _exit_hook_lock:
-        if not _exit_hook:
-            atexit.register(_terminate_all)
-            _exit_hook = True

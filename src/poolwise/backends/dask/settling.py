@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ...errors import InitializerFailed, NotPicklable, PoolClosed, WorkerCrashed
 from ...transport import load_exception, loads
+from ..child.run import Outcomes
 
 if TYPE_CHECKING:
     from ...transport import ExceptionPayload
@@ -87,7 +88,9 @@ def unpack(chunk: Chunk, data: bytes) -> tuple[Outcome, dict[int, BaseException]
 def deliver(chunk: Chunk, outcome: Outcome, errors: dict[int, BaseException]) -> bool:
     """Deliver a Dask task's outcomes; True if the rest of the chunk must be sent."""
     chunk.deliver(
-        outcome.start, outcome.values, errors or None, outcome.seconds, outcome.cpu_seconds
+        Outcomes(
+            outcome.start, outcome.values, errors or None, outcome.seconds, outcome.cpu_seconds
+        )
     )
     return outcome.resume_at is not None and chunk.delivered < len(chunk)
 
