@@ -7,7 +7,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tasks import count_primes, identity, nap, sha256_rounds
+from tasks import count_primes, nap, sha256_rounds
 
 import poolwise
 from poolwise import pool as pool_module
@@ -78,12 +78,12 @@ def test_same_figures_give_the_same_mode(
     assert _auto_mode(count_primes, inputs) == expected
 
 
-@pytest.mark.parametrize(("fn", "inputs"), [(nap, [0] * 12), (identity, list(range(2000)))])
-def test_ground_truth_agrees_where_the_answer_is_clear(
-    fn: Callable[[Any], Any], inputs: list[Any]
-) -> None:
-    """Waiting work (threads) and tiny tasks (serial): no timing noise can move these."""
-    assert poolwise.profile(fn, inputs).mode == _auto_mode(fn, inputs)
+def test_ground_truth_agrees_on_waiting_work() -> None:
+    """Tasks that sleep 20 ms: 0% on the CPU, threads for both, whatever the machine does.
+    (Tiny tasks are left to the pinned test above: a 10 us task's CPU share moves with
+    every scheduler hiccup, so two separate probes of it can differ.)"""
+    inputs = [0] * 12
+    assert poolwise.profile(nap, inputs).mode == _auto_mode(nap, inputs) == "threads"
 
 
 @pytest.mark.slow
