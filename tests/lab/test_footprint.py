@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,9 @@ def test_memory_per_worker_is_measured_for_every_kind(monkeypatch: pytest.Monkey
     for series in measurement.series:
         assert series.x == [1.0, 2.0], series
         assert len(series.y) == len(series.x)
-    assert footprint.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
+    reason = footprint.EXPERIMENT.judge(measurement).reason
+    assert "a thread added" in reason, reason  # judged from this measurement's figures
+    assert re.search(r"\d (KB|MB)", reason), reason
     _noworker_processes()
     assert set(threading.enumerate()) <= threads_before | {
         t for t in threading.enumerate() if t.name == "poolwise-warm-reaper"

@@ -19,7 +19,10 @@ def test_processes_and_threads_are_timed(monkeypatch: pytest.MonkeyPatch) -> Non
         "thread, Python loop: s to stop",
         "thread, blocked in C: s to stop",
     ):
-        assert float(figures[name]) >= 0
+        # the contract: a Python loop is stopped, and a process killed, within 0.5 s of
+        # the deadline (generous: a busy 2-core machine)
+        if "blocked in C" not in name or name.startswith("process"):
+            assert 0 <= float(figures[name]) <= 0.5, name
     # a thread blocked in C can only stop once its call returned
     assert float(figures["thread, blocked in C: s to stop"]) >= 0.4 - interrupt.TIMEOUT - 0.05
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from poolwise.lab import startup
@@ -32,7 +34,9 @@ def test_every_kind_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(measurement.notes) == 1
         assert "interpreters were not measured" in measurement.notes[0]
         assert "3.13" in measurement.notes[0]
-    assert startup.EXPERIMENT.judge(measurement).status in (HOLDS, NOT_HERE, DEPENDS)
+    reason = startup.EXPERIMENT.judge(measurement).reason
+    assert "a thread answered in" in reason, reason  # judged from this measurement
+    assert re.search(r"\d ms", reason), reason
 
 
 def _figures(thread: float, **processes: float) -> Measurement[startup.StartTimes]:
