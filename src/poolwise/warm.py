@@ -12,7 +12,7 @@ import atexit
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Literal, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, Unpack, overload
 
 from . import options as _options
 from .options import RunOptions
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from .options import MapOptions
     from .report import Report
 
-__all__ = ["IDLE_TIMEOUT", "imap", "map", "shutdown_warm_pools", "starmap"]
+__all__ = [
+    "IDLE_TIMEOUT",
+    "WarmPool",
+    "imap",
+    "map",
+    "shutdown_warm_pools",
+    "starmap",
+    "warm_pools",
+]
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -82,6 +90,31 @@ def _reap() -> None:
                 else:
                     wait = min(wait, IDLE_TIMEOUT - idle)
             _wakeup.wait(timeout=wait)
+
+
+class WarmPool(NamedTuple):
+    """One warm pool as ``warm_pools()`` reports it."""
+
+    pool: Pool
+    #: Calls using it right now (an ``imap`` not yet finished counts until closed).
+    users: int
+    #: Seconds since a call last gave it back (0 while in use).
+    idle_seconds: float
+
+
+def warm_pools() -> dict[tuple[str, int | None], WarmPool]:
+    """The warm pools alive now, by (mode, workers asked for): what the reaper will stop
+    and when, for tools and tests that watch a long-lived program."""
+    now = time.monotonic()
+    with _lock:
+        return {
+            key: WarmPool(
+                pool,
+                _users.get(key, 0),
+                0.0 if _users.get(key, 0) else now - _last_used.get(key, now),
+            )
+            for key, pool in _pools.items()
+        }
 
 
 def shutdown_warm_pools() -> None:

@@ -36,19 +36,19 @@ def test_process_workers_are_reused_across_calls() -> None:
 def test_idle_warm_pool_is_reaped(
     monkeypatch: pytest.MonkeyPatch, no_workers_left: Callable[[], None]
 ) -> None:
-    monkeypatch.setattr(warm, "IDLE_TIMEOUT", 0.2)
-    with warm._lock:
-        warm._wakeup.notify()  # the reaper re-reads the timeout
+    monkeypatch.setattr(warm, "IDLE_TIMEOUT", 0.2)  # read when the call gives the pool back
     poolwise.map(square, range(4), mode="processes", workers=1)
-    wait_until(lambda: ("processes", 1) not in warm._pools)
+    assert ("processes", 1) in warm.warm_pools()
+    wait_until(lambda: ("processes", 1) not in warm.warm_pools())
     no_workers_left()
 
 
 def test_abandoned_imap_gives_the_pool_back() -> None:
     results = poolwise.imap(square, itertools.count(), mode="threads", workers=2)
     assert next(results) == 0
+    assert warm.warm_pools()[("threads", 2)].users == 1
     results.close()  # type: ignore[attr-defined]
-    assert warm._users[("threads", 2)] == 0
+    assert warm.warm_pools()[("threads", 2)].users == 0
 
 
 def test_keyboard_interrupt_terminates_the_warm_pool(no_workers_left: Callable[[], None]) -> None:
@@ -57,10 +57,10 @@ def test_keyboard_interrupt_terminates_the_warm_pool(no_workers_left: Callable[[
         raise KeyboardInterrupt  # Ctrl-C while the run pulls inputs
 
     assert poolwise.map(square, range(3), mode="processes", workers=1) == [0, 1, 4]
-    pool = warm._pools[("processes", 1)]
+    pool = warm.warm_pools()[("processes", 1)].pool
     with pytest.raises(KeyboardInterrupt):
         poolwise.map(square, inputs(), mode="processes", workers=1, chunksize=1)
-    assert ("processes", 1) not in warm._pools
+    assert ("processes", 1) not in warm.warm_pools()
     with pytest.raises(poolwise.PoolClosed):
         pool.submit(square, 1)
     no_workers_left()
