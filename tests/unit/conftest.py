@@ -14,7 +14,7 @@ import pytest
 from poolwise.backends.base import Backend, WorkerOptions
 
 #: Backends that start nothing: serial runs each chunk inside ``submit``; "fake" is the
-#: mode of the in-process test backends (``test_map_run.py``).
+#: mode of the in-process test backends (``test_maprun.py``).
 _NO_WORKERS = ("serial", "fake")
 
 

@@ -1,22 +1,15 @@
-"""The pieces every worker-owning backend shares: admission, exit stops, result frames,
-and the segment list a chunk's frame carries (no real workers here)."""
+"""backends/packing.py: a worker's RESULT and INIT_FAILED frames, decoded in the parent."""
 
 from __future__ import annotations
 
-import gc
 import pickle
 from typing import Any
-
-import pytest
 
 from poolwise.backends.base import Chunk, Outcomes
 from poolwise.backends.child import frames as _frames
 from poolwise.backends.child.results import pack_result
-from poolwise.backends.child.segments import describe, map_buffers, parse
-from poolwise.backends.lifetime import Admission, LiveBackends
 from poolwise.backends.packing import deliver_result, initializer_failed
-from poolwise.errors import InitializerFailed, NotPicklable, PoolClosed
-from poolwise.shared import create_segment
+from poolwise.errors import InitializerFailed, NotPicklable
 from poolwise.transport import dumps, pack_exception
 
 
@@ -31,37 +24,7 @@ class _Sink:
         raise AssertionError("not cancelled here")
 
     def deliver(self, chunk: Chunk, outcomes: Outcomes) -> None:
-        offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
-        self.batches.append((offset, values, errors))
-
-
-def test_admission_refuses_once_closed_and_keeps_the_first_breakage() -> None:
-    admission = Admission()
-    admission.raise_if_unusable()
-    admission.closed = True
-    with pytest.raises(PoolClosed):
-        admission.raise_if_unusable()
-    first, second = RuntimeError("first"), RuntimeError("second")
-    admission.break_with(first)
-    admission.break_with(second)
-    with pytest.raises(RuntimeError, match="first"):
-        admission.raise_if_unusable()
-
-
-class _Backend:
-    pass
-
-
-def test_live_backends_stop_only_those_still_alive() -> None:
-    stopped: list[_Backend] = []
-    live: LiveBackends[_Backend] = LiveBackends(stopped.append)
-    kept, dropped = _Backend(), _Backend()
-    live.add(kept)
-    live.add(dropped)
-    del dropped
-    gc.collect()
-    live.stop_all()
-    assert stopped == [kept]
+        self.batches.append((outcomes.offset, outcomes.values, outcomes.errors))
 
 
 def test_a_result_frame_reaches_its_chunk() -> None:
@@ -98,17 +61,3 @@ def test_init_failed_names_the_initializer_and_keeps_its_exception_as_cause() ->
     assert "no database" in str(error)
     assert isinstance(error.__cause__, OSError)
     pickle.loads(pickle.dumps(error))
-
-
-def test_a_chunks_segments_round_trip_and_map_copy_on_write() -> None:
-    assert parse(describe([("/a", 3), ("/b c", 10)])) == [("/a", 3), ("/b c", 10)]
-    segment = create_segment(4)
-    try:
-        segment.mapping[:4] = b"abcd"
-        [view] = map_buffers(describe([(segment.name, 4)]))
-        view[0] = ord("z")  # the task's own copy
-        assert bytes(view) == b"zbcd"
-        assert bytes(segment.mapping[:4]) == b"abcd"
-        view.release()
-    finally:
-        segment.release()
