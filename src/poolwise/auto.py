@@ -161,6 +161,8 @@ class AutoRun:
         self._remember = remember
         #: Every decision of this run: the first, and one per new probe after a change.
         self.decisions: list[Decision] = []
+        #: Iterated by the caller (imap): the runs read a bounded number of inputs ahead.
+        self._lazy = True
 
     def __iter__(self) -> Iterator[Any]:
         bar = self._make_bar() if self._make_bar is not None else None
@@ -173,6 +175,7 @@ class AutoRun:
 
     def collect(self) -> list[Any]:
         """Every result, in order, as a list (``map``)."""
+        self._lazy = False
         results: list[Any] = []
         bar = self._make_bar() if self._make_bar is not None else None
         try:
@@ -228,6 +231,7 @@ class AutoRun:
                 chunksize=self._runs.options.chunksize,
                 progress=shared,
             )
+            run.lazy = self._lazy
             watch = None
             if len(self.decisions) <= MAX_REPROBES:
                 watch = _DriftWatch(run.measured, workers, decision.mode)

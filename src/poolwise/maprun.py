@@ -31,11 +31,18 @@ if TYPE_CHECKING:
     from .progress import Bar
     from .stats import PoolStats
 
-__all__ = ["WINDOW_PER_WORKER", "MapRun", "Run"]
+__all__ = ["MAX_READ_AHEAD", "READ_AHEAD_CHUNKS_PER_WORKER", "WINDOW_PER_WORKER", "MapRun", "Run"]
 
 #: Chunks a map run keeps between "taken from the inputs" and "yielded", per worker: two in
 #: the workers' hands, two to absorb a slow task before the others wait (a guess).
 WINDOW_PER_WORKER = 4
+#: Inputs a run may hold between "taken from the iterator" and "handed to the caller", by
+#: default: about this many chunks per worker (two: one running, one queued behind it)...
+READ_AHEAD_CHUNKS_PER_WORKER = 2
+#: ...and never more than this many inputs, whatever the task size, unless the caller asks
+#: with ``buffersize=`` (a guess: enough to keep 64 workers busy on 1 ms tasks, small
+#: enough that breaking out of an ``imap`` over a queue or a socket loses little; #13).
+MAX_READ_AHEAD = 10_000
 
 
 class Run(Protocol):
@@ -74,6 +81,7 @@ class MapRun:
         progress: Callable[[], Bar | None] | None = None,
         first_index: int = 0,
         return_exceptions: bool = False,
+        read_ahead: int | None = None,
     ) -> None:
         self._backend = backend
         self._mode = backend.mode
@@ -92,6 +100,12 @@ class MapRun:
         self._first_index = first_index
         #: Yield a failed task's exception in its place instead of raising it.
         self._return_exceptions = return_exceptions
+        #: The caller's ``buffersize``: most inputs taken and not yet handed over (None:
+        #: READ_AHEAD_CHUNKS_PER_WORKER chunks per worker, at most MAX_READ_AHEAD).
+        self._read_ahead = read_ahead
+        #: False when the caller collects every result at once (``map``): nothing is
+        #: gained by reading behind it, and a slow task would only idle the others.
+        self.lazy = True
         self._deliveries: queue.SimpleQueue[_Delivery] = queue.SimpleQueue()
         self._abandoned = False
         self._window = 1 if backend.runs_on_submit else WINDOW_PER_WORKER * backend.workers
@@ -128,6 +142,7 @@ class MapRun:
 
     def collect(self) -> list[Any]:
         """Every result, in order, as a list (``map``): no per-item generator hop."""
+        self.lazy = False
         results: list[Any] = []
         for batch in self.batches():
             results.extend(batch)
@@ -166,6 +181,7 @@ class MapRun:
         receiving = 0  # chunks whose outcomes have not all arrived
         next_index = self._first_index  # input index of the next task taken from the inputs
         next_yield = self._first_index  # ordered: input index to yield next
+        handed = 0  # results (and errors) the caller has taken from this run
         exhausted = False
         split = _in_place if self._return_exceptions else _split
         while True:
@@ -179,6 +195,14 @@ class MapRun:
                 # chunks of the current size (the size grows once tasks prove tiny).
                 if ordered and next_index - next_yield >= self._window * size:
                     break
+                # Read ahead of the caller by a bounded number of inputs (#13): an imap
+                # the caller leaves has taken at most that many it will never see.
+                if self.lazy:
+                    ahead = next_index - self._first_index - handed
+                    budget = self._read_ahead_limit(size) - ahead
+                    if budget <= 0:
+                        break
+                    size = min(size, budget)
                 tasks = list(itertools.islice(self._tasks, size))
                 if not tasks:
                     exhausted = True
@@ -211,6 +235,7 @@ class MapRun:
             if not ordered:
                 for _, run_values, run_errors in runs:
                     yield split(run_values, run_errors)
+                    handed += len(run_values)
                 continue
             for start, run_values, run_errors in runs:
                 waiting[start] = (run_values, run_errors)
@@ -218,6 +243,14 @@ class MapRun:
                 values, errors = waiting.pop(next_yield)
                 next_yield += len(values)
                 yield split(values, errors)
+                handed += len(values)
+
+    def _read_ahead_limit(self, size: int) -> int:
+        """Most inputs this run may hold that the caller has not taken yet."""
+        if self._read_ahead is not None:
+            return self._read_ahead
+        workers = self._backend.workers
+        return min(MAX_READ_AHEAD, max(workers, READ_AHEAD_CHUNKS_PER_WORKER * workers * size))
 
     def _next_delivery(self) -> _Delivery:
         # Wait in slices: a Ctrl-C that lands just before a blocking wait is otherwise only

@@ -175,6 +175,7 @@ class UnorderedOptions(TypedDict, total=False):
 
     timeout: float | None
     chunksize: int | None
+    buffersize: int | None
     progress: ProgressOption
     retries: int
     retry_on: RetryOn
@@ -199,6 +200,9 @@ class RunOptions:
     ordered: bool = True
     progress: ProgressOption = False
     policy: RetryPolicy = dataclasses.field(default_factory=lambda: RetryPolicy(0, None))
+    #: imap: most inputs read ahead of the caller (None: about two chunks per worker, at
+    #: most ``maprun.MAX_READ_AHEAD``).
+    buffersize: int | None = None
     #: Return ``(results, report)`` from ``map``/``starmap``.
     report: bool = False
     #: A failed task's exception stands in its place instead of being raised (the CLI).
@@ -209,6 +213,7 @@ class RunOptions:
         *,
         timeout: object = None,
         chunksize: object = None,
+        buffersize: object = None,
         ordered: object = True,
         progress: object = False,
         retries: object = 0,
@@ -227,6 +232,7 @@ class RunOptions:
         return RunOptions(
             timeout=self.timeout if checked_timeout is None else checked_timeout,
             chunksize=check_chunksize(chunksize),
+            buffersize=check_optional_positive_int(buffersize, "buffersize"),
             ordered=check_flag(ordered, "ordered"),
             progress=check_progress(progress) or self.progress,
             policy=policy,

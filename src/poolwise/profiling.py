@@ -24,6 +24,7 @@ from .backends import backend_class
 from .backends.base import WorkerOptions
 from .chunking import Chunker
 from .decide import IO_CPU_SHARE, ProbeFigures, decide
+from .maprun import MAX_READ_AHEAD
 from .options import RunOptions, shape_inputs
 from .runs import Backends, RunFactory
 from .stats import PoolStats
@@ -247,7 +248,9 @@ def probe(
     scaling: float | None = None
     taken = serial_tasks
     if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
-        wanted = scaling_round_size(cpus, per_task)
+        # Its tasks' results are handed over only after the round: it reads ahead too.
+        bound = runs.options.buffersize or MAX_READ_AHEAD
+        wanted = min(scaling_round_size(cpus, per_task), max(cpus, bound // cpus * cpus))
         second = list(itertools.islice(tasks, wanted))
         if len(second) >= cpus:
             run = runs.start(

@@ -120,4 +120,5 @@ class RunFactory:
             progress=progress,
             first_index=first_index,
             return_exceptions=options.return_exceptions,
+            read_ahead=options.buffersize,
         )

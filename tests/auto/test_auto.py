@@ -6,12 +6,14 @@ import itertools
 from typing import TYPE_CHECKING
 
 import pytest
+from support import Counted
 from tasks import count_primes, fail_on_one, identity, nap, record
 
 import poolwise
 from poolwise import pool as pool_module
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -59,6 +61,19 @@ def test_an_error_in_the_probe_is_raised_at_its_place() -> None:
 def test_endless_generator() -> None:
     results = poolwise.imap(identity, itertools.count())
     assert list(itertools.islice(results, 50)) == list(range(50))
+
+
+@pytest.mark.parametrize("fn", [identity, nap, count_primes])
+def test_gh13_auto_reads_at_most_buffersize_ahead(fn: Callable[[int], object]) -> None:
+    """Probing included: the serial stage takes one input at a time, the round on threads
+    no more than buffersize, then the chosen mode is bounded like any run."""
+    inputs = Counted(itertools.count(1000))
+    with poolwise.Pool() as pool:
+        results = pool.imap(fn, inputs, buffersize=4)
+        for consumed in range(1, 13):
+            next(results)
+            assert inputs.taken - consumed <= 4 + 1, (consumed, inputs.taken)
+        results.close()  # type: ignore[attr-defined]
 
 
 def test_tiny_tasks_run_serially() -> None:

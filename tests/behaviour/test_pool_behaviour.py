@@ -25,7 +25,7 @@ from tasks import (
 )
 
 import poolwise
-from poolwise.maprun import WINDOW_PER_WORKER
+from poolwise.maprun import MAX_READ_AHEAD, WINDOW_PER_WORKER
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -129,6 +129,36 @@ def test_imap_reads_a_bounded_number_of_inputs_ahead(pool: poolwise.Pool) -> Non
     assert next(results) == 0
     # the window of chunks, plus the first input peeked for the checks
     assert inputs.taken <= WINDOW_PER_WORKER * pool.workers + 1
+
+
+@pytest.mark.parametrize("kind", ["imap", "imap_unordered", "istarmap"])
+def test_gh13_imap_reads_at_most_buffersize_ahead_of_the_caller(
+    pool: poolwise.Pool, kind: str
+) -> None:
+    inputs = Counted()
+    if kind == "istarmap":
+        results = pool.istarmap(add, ((x, 0) for x in inputs), buffersize=5)
+    else:
+        results = getattr(pool, kind)(identity, inputs, buffersize=5)
+    for consumed in range(1, 30):
+        next(results)
+        # buffersize not yet handed over, plus the first input peeked for the checks
+        assert inputs.taken - consumed <= 5 + 1, (consumed, inputs.taken)
+    results.close()
+    assert inputs.taken <= 29 + 5 + 1
+
+
+def test_gh13_imap_of_tiny_tasks_reads_about_two_chunks_per_worker(pool: poolwise.Pool) -> None:
+    """Tiny tasks grow chunks to thousands of tasks: the read-ahead stays bounded by the
+    chunks in flight and by MAX_READ_AHEAD (it was 15,000-87,000 inputs for 20 results)."""
+    inputs = Counted()
+    results = pool.imap(identity, inputs)
+    for _ in range(3000):
+        next(results)
+    taken = inputs.taken
+    results.close()  # type: ignore[attr-defined]
+    assert taken - 3000 <= MAX_READ_AHEAD + 1
+    assert inputs.taken == taken, "closing reads nothing more"
 
 
 def test_pool_can_be_used_from_several_threads(pool: poolwise.Pool) -> None:

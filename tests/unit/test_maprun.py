@@ -19,7 +19,7 @@ from support import Counted, wait_until
 from poolwise.backends.base import Backend, Chunk, Outcomes, WorkerOptions
 from poolwise.chunking import Chunker
 from poolwise.errors import PoolClosed
-from poolwise.maprun import WINDOW_PER_WORKER, MapRun
+from poolwise.maprun import READ_AHEAD_CHUNKS_PER_WORKER, WINDOW_PER_WORKER, MapRun
 from poolwise.retrying import RetryPolicy
 from poolwise.stats import PoolStats
 
@@ -126,6 +126,9 @@ def make_run(
 ) -> MapRun:
     chunker = Chunker(backend.workers, backend.chunk_overhead, fixed=chunksize)
     tasks = iter(inputs)
+    # These tests hold chunks back to deliver them out of order: a read-ahead of a few
+    # chunks per worker would stop the run first (test_read_ahead_* test that bound).
+    options.setdefault("read_ahead", 1000)
     return MapRun(backend, fn, tasks, chunker, PoolStats(), ordered=ordered, unary=True, **options)
 
 
@@ -133,6 +136,29 @@ def test_ordered_results_come_in_input_order_whatever_order_chunks_finish() -> N
     backend = FakeBackend(release_at=3, plan=backwards)
     assert list(make_run(backend, square, range(6))) == [0, 1, 4, 9, 16, 25]
     assert [chunk.first_index for chunk in backend.submitted] == [0, 2, 4]
+
+
+def test_read_ahead_stops_taking_until_the_caller_catches_up() -> None:
+    """Default bound: READ_AHEAD_CHUNKS_PER_WORKER chunks per worker not yet handed over.
+    Chunks held by the backend stay in flight; the run takes no more inputs meanwhile."""
+    backend = FakeBackend(workers=1, release_at=10**9)  # holds every chunk
+    inputs = Counted(range(100))
+    run = make_run(backend, square, inputs, read_ahead=None)
+    results = iter(run)
+    done = threading.Event()
+
+    def release_when_stuck() -> None:
+        # the caller blocks waiting for outcomes once the bound is reached
+        wait_until(lambda: len(backend.submitted) == READ_AHEAD_CHUNKS_PER_WORKER)
+        assert inputs.taken == 2 * READ_AHEAD_CHUNKS_PER_WORKER
+        done.set()
+        backend.release()
+
+    releaser = threading.Thread(target=release_when_stuck)
+    releaser.start()
+    assert next(results) == 0
+    releaser.join()
+    assert done.is_set()
 
 
 def test_unordered_results_come_as_chunks_finish() -> None:
