@@ -179,12 +179,35 @@ def build_numpy_sum(quick: bool, cpus: int) -> Workload:
     return Workload("numpy-sum", array_sum, [array] * tasks, [total] * tasks, cpus, what)
 
 
+def build_uneven(quick: bool, cpus: int) -> Workload:
+    """Many small tasks, then a few big ones last: the shape static chunking gets wrong."""
+    small, big, n_small, n_big = (2_000, 40_000, 20, 2) if quick else (2_000, 150_000, 60, 4)
+    limits = [small] * n_small + [big] * n_big
+    counts = primes_below(big)
+    what = f"{n_small} x {small:,} then {n_big} x {big:,} prime counts (big ones last)"
+    return Workload("uneven", count_primes, limits, [counts[n] for n in limits], cpus, what)
+
+
+def build_skewed(quick: bool, cpus: int) -> Workload:
+    """Heavy-tailed task times: prime counts whose limits are lognormal (seeded)."""
+    import random
+
+    rng = random.Random(13)
+    tasks, median = (40, 5_000) if quick else (160, 8_000)
+    limits = [min(400_000, int(median * rng.lognormvariate(0, 1.2))) for _ in range(tasks)]
+    counts = primes_below(max(limits))
+    what = f"{tasks} prime counts, limits lognormal around {median:,} (max {max(limits):,})"
+    return Workload("skewed", count_primes, limits, [counts[n] for n in limits], cpus, what)
+
+
 WORKLOADS: dict[str, Callable[[bool, int], Workload]] = {
     "tiny": build_tiny,
     "primes": build_primes,
     "sha256": build_sha256,
     "sleeps": build_sleeps,
     "numpy-sum": build_numpy_sum,
+    "uneven": build_uneven,
+    "skewed": build_skewed,
 }
 
 # -- peers: create, map, shut down; each imports its library only when it runs ------------

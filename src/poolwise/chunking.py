@@ -2,8 +2,11 @@
 
 A chunk's fixed cost (the backend's ``chunk_overhead``: a queue hand-off for threads, a
 pipe round trip for processes) should stay a small share of the chunk's work, so tiny
-tasks travel in large chunks. When the number of inputs is known, no chunk is larger than
-a ``1 / CHUNKS_PER_WORKER`` share of one worker's part, so uneven tasks still spread out.
+tasks travel in large chunks. When the number of inputs is known, chunks shrink as the
+inputs left shrink (guided self-scheduling): no chunk is larger than a
+``1 / CHUNKS_PER_WORKER`` share of one worker's part of what is left, so the last chunks
+are small and no worker is handed the whole tail while the others idle (#13). They do not
+shrink below BALANCE_SECONDS of measured work, where a smaller chunk would only add cost.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 
 from .units import duration
 
-__all__ = ["CHUNKS_PER_WORKER", "MAX_CHUNK_TASKS", "OVERHEAD_SHARE", "Chunker"]
+__all__ = ["BALANCE_SECONDS", "CHUNKS_PER_WORKER", "MAX_CHUNK_TASKS", "OVERHEAD_SHARE", "Chunker"]
 
 #: Target share of a chunk's time spent on its fixed cost (1%: a guess that keeps the cost
 #: invisible while chunks stay short enough for progress and balance).
@@ -22,6 +25,10 @@ OVERHEAD_SHARE = 0.01
 CHUNKS_PER_WORKER = 4
 #: Upper bound on a chunk when the input length is unknown, to keep memory flat.
 MAX_CHUNK_TASKS = 10_000
+#: Chunks near the end shrink no further than this much measured work (seconds): at worst
+#: one worker finishes that much later than the others, while 20,000 tasks of 1 us do not
+#: turn into hundreds of chunks (a guess: about 7 processes chunk round trips).
+BALANCE_SECONDS = 0.002
 
 
 class Chunker:
@@ -45,6 +52,10 @@ class Chunker:
     ) -> None:
         self._fixed = fixed
         self._limit = limit
+        self._workers = workers
+        self._total = total
+        #: Inputs handed out in chunks so far (``took``), for the guided size.
+        self._taken = 0
         self._target = overhead / OVERHEAD_SHARE
         cap = MAX_CHUNK_TASKS
         if total is not None:
@@ -67,6 +78,10 @@ class Chunker:
     def seconds_per_task(self) -> float | None:
         """Mean measured time of one task, or None before the first measurement."""
         return self._seconds / self._tasks if self._tasks else None
+
+    def took(self, tasks: int) -> None:
+        """Record that a chunk of ``tasks`` inputs was taken (the rest shrinks)."""
+        self._taken += tasks
 
     def observe(self, tasks: int, seconds: float) -> None:
         """Record that ``tasks`` tasks took ``seconds`` of worker time."""
@@ -104,6 +119,15 @@ class Chunker:
             size = 1  # nothing measured yet: a slow task must not be batched blindly
         else:
             per_task = max(self._seconds / self._tasks, 1e-9)
-            size = min(self._cap, max(1, int(self._target / per_task)))
+            size = min(self._guided_cap(per_task), max(1, int(self._target / per_task)))
         self.last = size
         return size
+
+    def _guided_cap(self, per_task: float) -> int:
+        """The largest chunk now: a share of what is left, once the length is known."""
+        if self._total is None:
+            return self._cap
+        left = max(1, self._total - self._taken)
+        guided = math.ceil(left / (CHUNKS_PER_WORKER * self._workers))
+        floor = min(self._cap, max(1, int(BALANCE_SECONDS / per_task)))
+        return min(self._cap, max(guided, floor))

@@ -191,9 +191,10 @@ class MapRun:
                 if receiving >= self._backend.workers and not self._chunker.sized:
                     break
                 size = self._chunker.next_size()
-                # Ordered: results held for one slow task may not grow past a window of
-                # chunks of the current size (the size grows once tasks prove tiny).
-                if ordered and next_index - next_yield >= self._window * size:
+                # Ordered imap: results held for one slow task may not grow past a window
+                # of chunks of the current size (the size grows once tasks prove tiny).
+                # map() holds every result anyway: a slow task must not idle the others.
+                if ordered and self.lazy and next_index - next_yield >= self._window * size:
                     break
                 # Read ahead of the caller by a bounded number of inputs (#13): an imap
                 # the caller leaves has taken at most that many it will never see.
@@ -212,6 +213,7 @@ class MapRun:
                 )
                 next_index += len(tasks)
                 self.taken += len(tasks)
+                self._chunker.took(len(tasks))
                 receiving += 1
                 self.stats.add_submitted(len(tasks))
                 self.stats.set_running(self._mode, self._backend.workers, size, self._chunker)

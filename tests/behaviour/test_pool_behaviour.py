@@ -275,3 +275,25 @@ def test_until_a_task_is_measured_one_chunk_per_worker_is_queued() -> None:
         consumer.join(timeout=30)
         assert first == [0]
         assert list(results) == list(range(1, 100))
+
+
+def test_gh13_map_keeps_every_worker_busy_behind_a_slow_first_task() -> None:
+    """map() holds every result anyway: while task 0 runs, the other worker must run all
+    the rest (it stopped after a window of 8 before, idling until task 0 ended)."""
+    others_done = threading.Event()
+    count = 0
+    lock = threading.Lock()
+
+    def slow_first(x: int) -> int:
+        nonlocal count
+        if x == 0:
+            assert others_done.wait(timeout=60), "the other tasks never ran"
+            return x
+        with lock:
+            count += 1
+            if count == 99:
+                others_done.set()
+        return x
+
+    with poolwise.Pool("threads", 2) as pool:
+        assert pool.map(slow_first, range(100), chunksize=1) == list(range(100))

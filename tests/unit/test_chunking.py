@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from poolwise.chunking import CHUNKS_PER_WORKER, MAX_CHUNK_TASKS, OVERHEAD_SHARE, Chunker
+from poolwise.chunking import (
+    BALANCE_SECONDS,
+    CHUNKS_PER_WORKER,
+    MAX_CHUNK_TASKS,
+    OVERHEAD_SHARE,
+    Chunker,
+)
 
 
 def test_first_chunk_is_one_task_before_anything_is_measured() -> None:
@@ -67,3 +73,42 @@ def test_explain_names_the_measured_figure_and_the_rule() -> None:
     capped.observe(100, 1e-4)
     capped.next_size()
     assert "would leave some workers idle" in capped.explain()
+
+
+def _sizes_until_done(chunker: Chunker, total: int) -> list[int]:
+    sizes = []
+    left = total
+    while left:
+        size = min(chunker.next_size(), left)
+        chunker.took(size)
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def test_gh13_chunks_shrink_as_the_inputs_left_shrink() -> None:
+    """Guided self-scheduling: 60 small tasks then big ones must not end in one chunk."""
+    chunker = Chunker(workers=2, overhead=3e-5, total=64)
+    chunker.observe(4, 4 * 1e-3)  # 1 ms a task: the fixed cost alone asks for 3 of them
+    assert int(BALANCE_SECONDS / 1e-3) == 2
+    sizes = _sizes_until_done(chunker, 64)
+    assert sizes[0] == 3  # the fixed cost's size, under 64 / (4 chunks x 2 workers)
+    assert sizes == sorted(sizes, reverse=True)
+    # no chunk holds more than a quarter of a worker's share of what was left, so the
+    # last 4 inputs (the big ones in the 'uneven' benchmark) go 2 by 2 at most
+    assert max(sizes[-2:]) <= 2
+    many = Chunker(workers=2, overhead=3e-4, total=64)  # processes: 30 wanted, 8 allowed
+    many.observe(4, 4 * 1e-3)
+    guided = _sizes_until_done(many, 64)
+    assert guided[0] == 8
+    assert guided[-4:] == [2, 2, 2, 2]  # the floor: BALANCE_SECONDS of 1 ms tasks
+
+
+def test_gh13_guided_chunks_stop_shrinking_at_the_balance_floor() -> None:
+    """20,000 tasks of 1 us: shrinking to one task would be thousands of round trips."""
+    chunker = Chunker(workers=2, overhead=3e-4, total=20_000)
+    chunker.observe(1000, 1e-3)  # 1 us a task
+    sizes = _sizes_until_done(chunker, 20_000)
+    floor = int(BALANCE_SECONDS / 1e-6)
+    assert min(sizes[:-1]) >= floor
+    assert len(sizes) <= 20_000 // floor + 8
