@@ -125,9 +125,14 @@ class Chunker:
 
     def _guided_cap(self, per_task: float) -> int:
         """The largest chunk now: a share of what is left, once the length is known."""
+        # Splitting for balance below BALANCE_SECONDS of work gains nothing and costs a
+        # round trip per chunk: with tiny tasks the cost per task would grow with the
+        # number of workers (20,000 tasks on 64 workers: chunks of 78).
+        floor = max(1, int(BALANCE_SECONDS / per_task))
+        if self._limit is not None:
+            floor = min(floor, self._limit)
         if self._total is None:
             return self._cap
         left = max(1, self._total - self._taken)
         guided = math.ceil(left / (CHUNKS_PER_WORKER * self._workers))
-        floor = min(self._cap, max(1, int(BALANCE_SECONDS / per_task)))
-        return min(self._cap, max(guided, floor))
+        return max(min(self._cap, guided), min(floor, MAX_CHUNK_TASKS))

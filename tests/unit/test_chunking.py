@@ -50,11 +50,18 @@ def test_max_tasks_per_worker_caps_measured_sizes() -> None:
     assert chunker.next_size() == 10
 
 
-def test_cost_per_chunk_does_not_depend_on_workers_beyond_balance() -> None:
-    # With 64 workers the balance cap shrinks chunks, never below one task.
-    chunker = Chunker(workers=64, overhead=3e-4, total=100)
-    chunker.observe(100, 1e-4)
-    assert chunker.next_size() == 1
+def test_gh13_cost_per_task_does_not_grow_with_workers() -> None:
+    """Tiny tasks: the same chunks on 2 and on 64 workers (splitting 2 ms of work further
+    for balance only adds round trips). Long tasks: 64 workers get one task per chunk."""
+    sizes = []
+    for workers in (2, 64):
+        chunker = Chunker(workers=workers, overhead=3e-4, total=20_000)
+        chunker.observe(1000, 1e-4)  # 0.1 us a task
+        sizes.append(chunker.next_size())
+    assert sizes[0] == sizes[1] == min(MAX_CHUNK_TASKS, int(BALANCE_SECONDS / 1e-7))
+    slow = Chunker(workers=64, overhead=3e-4, total=100)
+    slow.observe(10, 0.1)  # 10 ms a task
+    assert slow.next_size() == 1
 
 
 def test_explain_names_the_measured_figure_and_the_rule() -> None:
