@@ -294,7 +294,7 @@ class Pool(AsyncMaps):
         runs = RunFactory(self._backends, fn, inputs, options, stats)
         mode = self._mode
         if self._backend is not None:
-            self._backend.prepare(fn, inputs.first)
+            self._backend.check_transport(fn, inputs.first)  # adapt() comes with the run
         elif is_async_callable(fn):  # auto on coroutines: async, nothing to measure
             mode = "async"
             stats.set_decisions([async_decision(name, self._requested)])

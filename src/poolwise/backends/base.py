@@ -227,11 +227,6 @@ class Backend(abc.ABC):
             return fn
         return with_shared_values(fn)
 
-    def prepare(self, fn: Callable[..., T], first: Task | None) -> Callable[..., T]:
-        """``adapt``, after ``check_transport``: everything a map checks before work starts."""
-        self.check_transport(fn, first)
-        return self.adapt(fn, first)
-
     @abc.abstractmethod
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         """Take no more chunks; finish (or cancel) what is queued; stop the workers."""
