@@ -18,6 +18,9 @@ Workloads:
     sleeps     400 sleeps of 10 ms on 64 workers: I/O-like waiting.
     numpy-sum  16 sums over one 64 MiB NumPy array passed to every task: data transport
                (poolwise-processes-share puts it in shared memory first, copy timed).
+    bigresult  16 tasks each returning a new 16 MiB NumPy array: results on the way back.
+    uneven     60 small then 4 big prime counts: balance at the end of a map.
+    skewed     160 prime counts with lognormal limits: heavy-tailed task times.
 
 How to read it: one table per workload, one row per peer. ``seconds`` is the wall time of
 one run; ``x best`` is that time divided by the fastest correct peer's (1.00 is the best;
@@ -112,6 +115,21 @@ def array_sum(array: Any) -> int:
     return int(array.sum())
 
 
+@dataclass(frozen=True)
+class ArrayJob:
+    """One bigresult task (not a tuple: mpire would unpack it into two arguments)."""
+
+    value: int
+    length: int
+
+
+def filled_array(job: ArrayJob) -> Any:
+    """A new float64 array of ``job.length`` items, each ``job.value``."""
+    import numpy as np
+
+    return np.full(job.length, job.value, dtype=np.float64)
+
+
 # -- workloads ----------------------------------------------------------------------------
 
 
@@ -179,6 +197,16 @@ def build_numpy_sum(quick: bool, cpus: int) -> Workload:
     return Workload("numpy-sum", array_sum, [array] * tasks, [total] * tasks, cpus, what)
 
 
+def build_bigresult(quick: bool, cpus: int) -> Workload:
+    """Big results: each task returns a new 16 MiB array."""
+    tasks, megabytes = (4, 4) if quick else (16, 16)
+    jobs = [ArrayJob(value, megabytes * MIB // 8) for value in range(tasks)]
+    what = f"{tasks} tasks each returning a new {megabytes} MiB float64 array"
+    return Workload(
+        "bigresult", filled_array, jobs, [filled_array(job) for job in jobs], cpus, what
+    )
+
+
 def build_uneven(quick: bool, cpus: int) -> Workload:
     """Many small tasks, then a few big ones last: the shape static chunking gets wrong."""
     small, big, n_small, n_big = (2_000, 40_000, 20, 2) if quick else (2_000, 150_000, 60, 4)
@@ -206,6 +234,7 @@ WORKLOADS: dict[str, Callable[[bool, int], Workload]] = {
     "sha256": build_sha256,
     "sleeps": build_sleeps,
     "numpy-sum": build_numpy_sum,
+    "bigresult": build_bigresult,
     "uneven": build_uneven,
     "skewed": build_skewed,
 }
@@ -410,6 +439,10 @@ class LogCollector(logging.Handler):
 
 def _same(got: object, want: object) -> bool:
     try:
+        if type(want).__name__ == "ndarray":
+            import numpy as np
+
+            return bool(np.array_equal(got, want))
         return bool(got == want)
     except Exception:
         return False

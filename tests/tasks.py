@@ -383,3 +383,28 @@ class ErrorFailingToUnpickle(Exception):
 
 def raise_bad_error(_: object) -> None:
     raise ErrorFailingToUnpickle("cannot come back")
+
+
+def filled(value: int, megabytes: float = 2) -> Any:
+    """A new float64 array of ``megabytes`` MiB, every item ``value``: a big result."""
+    import numpy as np
+
+    return np.full(int(megabytes * (1 << 20)) // 8, value, dtype=np.float64)
+
+
+def big_bytes(value: int) -> bytes:
+    """2 MiB of ``value``: a big result that is not an array."""
+    return bytes([value]) * (2 << 20)
+
+
+def orphan_result_segment_then(pool_pid: int, how: str, path: str = "") -> None:
+    """Leave a result segment as a worker of the pool in ``pool_pid`` would just before it
+    sends its RESULT frame, then die there (``how="exit"``) or write the segment's name to
+    ``path`` and wait to be killed."""
+    from poolwise.backends.child.segments import ResultSegments, parse
+
+    text = ResultSegments(pool_pid).place([memoryview(b"x" * (1 << 20))])
+    if how == "exit":
+        os._exit(3)
+    _announce(path, parse(text)[0][0].lstrip("/"))
+    threading.Event().wait()

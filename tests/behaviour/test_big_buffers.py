@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
-from tasks import scribble_and_sum, size_and_type, where_is
+import pytest
+from tasks import big_bytes, filled, scribble_and_sum, size_and_type, where_is
 
 import poolwise
 from poolwise.transport import BIG_BUFFER
 
 BIG = np.arange(BIG_BUFFER // 8 * 2, dtype=np.int64)  # 2 MiB
+
+linux_only = pytest.mark.skipif(
+    sys.platform != "linux", reason="big results come through shared memory on Linux only"
+)
 
 
 def test_a_big_array_goes_through_shared_memory_and_back_correctly() -> None:
@@ -51,3 +61,53 @@ def test_small_buffers_stay_in_the_pipe() -> None:
         _, report = pool.map(np.sum, [small] * 3, chunksize=1, report=True)  # 3 pickles
     assert report.backend["bytes_through_shared_memory"] == 0
     assert report.backend["bytes_through_pipe"] > 3 * small.nbytes
+
+
+# -- big results: back through shared memory, mapped by the parent without a copy ---------
+
+
+def _mapped_result_segments() -> list[str]:
+    """This process's mappings of result segments (their names are unlinked once mapped)."""
+    prefix = f"/dev/shm/poolwise-{os.getpid()}-r"
+    return [line for line in Path("/proc/self/maps").read_text().splitlines() if prefix in line]
+
+
+@linux_only
+def test_a_big_result_comes_back_through_shared_memory_without_a_copy() -> None:
+    with poolwise.Pool("processes", 2) as pool:
+        results, report = pool.map(filled, range(4), chunksize=1, report=True)
+    assert [float(r.sum()) for r in results] == [float(v * r.size) for v, r in enumerate(results)]
+    assert report.backend["bytes_through_shared_memory"] == sum(r.nbytes for r in results)
+    assert report.backend["bytes_through_pipe"] < results[0].nbytes
+    # the arrays live in the segments' pages, whose names are gone already
+    maps = _mapped_result_segments()
+    assert maps
+    assert all(line.endswith("(deleted)") for line in maps)
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"poolwise-{os.getpid()}-r")]
+    results[0][0] = 5.0  # writable, like an unpickled array
+    assert results[0][0] == 5.0
+
+
+@linux_only
+def test_a_big_results_memory_is_freed_when_the_result_dies() -> None:
+    with poolwise.Pool("processes", 1) as pool:
+        result = pool.submit(filled, 1).result(timeout=60)
+    assert _mapped_result_segments()
+    del result
+    gc.collect()
+    assert not _mapped_result_segments()
+
+
+@linux_only
+def test_big_bytes_results_keep_their_type_and_value() -> None:
+    with poolwise.Pool("processes", 1) as pool:
+        results, report = pool.map(big_bytes, [1, 2], report=True)
+    assert results == [bytes([1]) * (2 << 20), bytes([2]) * (2 << 20)]
+    assert report.backend["bytes_through_shared_memory"] == 2 * (2 << 20)
+
+
+def test_small_results_stay_in_the_pipe() -> None:
+    with poolwise.Pool("processes", 1) as pool:
+        results, report = pool.map(filled, [1, 2], [0.01, 0.01], report=True)
+    assert [r.size for r in results] == [1310, 1310]
+    assert report.backend["bytes_through_shared_memory"] == 0

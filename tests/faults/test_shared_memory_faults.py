@@ -17,7 +17,15 @@ import numpy as np
 import psutil
 import pytest
 from support import wait_until
-from tasks import exit_holding, mapped_segments, spin_holding
+from tasks import (
+    exit_holding,
+    exit_on,
+    filled,
+    mapped_segments,
+    orphan_result_segment_then,
+    spin,
+    spin_holding,
+)
 
 import poolwise
 
@@ -108,3 +116,68 @@ def test_a_killed_parent_leaves_no_segment_behind(tmp_path: Path) -> None:
     # the worker, orphaned, ends on its own when its pipe to the parent closes
     for pid in os.listdir(folder):
         wait_until(lambda p=int(pid): not psutil.pid_exists(p), seconds=30, what="worker exit")
+
+
+# -- big results: segments a worker made are never left behind ----------------------------
+
+
+linux_only = pytest.mark.skipif(
+    sys.platform != "linux", reason="big results come through shared memory on Linux only"
+)
+
+
+@linux_only
+def test_big_results_of_a_chunk_cut_short_by_a_crash_are_delivered_and_freed() -> None:
+    with poolwise.Pool("processes", 1) as pool:
+        futures = [pool.submit(filled, 1), pool.submit(exit_on, 3, 3)]
+        assert futures[0].result(timeout=60).sum() == filled(1).sum()
+        with pytest.raises(poolwise.WorkerCrashed):
+            futures[1].result(timeout=60)
+
+
+@linux_only
+def test_a_result_segment_whose_frame_never_left_the_dying_worker_is_unlinked() -> None:
+    with poolwise.Pool("processes", 1) as pool, pytest.raises(poolwise.WorkerCrashed):
+        pool.submit(orphan_result_segment_then, os.getpid(), "exit").result(timeout=60)
+    # the fault suite's conftest checks that no poolwise-* segment is left
+
+
+@linux_only
+def test_a_worker_orphaned_by_a_killed_parent_unlinks_its_result_segments(
+    tmp_path: Path,
+) -> None:
+    announced = tmp_path / "segment"
+    script = tmp_path / "killed.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, signal, sys
+            sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+            import poolwise
+            from tasks import orphan_result_segment_then
+
+            with poolwise.Pool("processes", 1) as pool:
+                pool.submit(orphan_result_segment_then, os.getpid(), "wait", {str(announced)!r})
+                while not os.path.exists({str(announced)!r}):
+                    pass
+                os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    name = announced.read_text()
+    assert name.startswith("poolwise-")
+    wait_until(lambda: not (SHM / name).exists(), seconds=30, what=f"{name} unlinked by the worker")
+
+
+@linux_only
+def test_big_results_before_a_timeout_arrive_and_nothing_is_left() -> None:
+    with poolwise.Pool("processes", 1, timeout=0.5) as pool:
+        first = pool.submit(filled, 2)
+        stuck = pool.submit(spin, 60)
+        assert first.result(timeout=60).sum() == filled(2).sum()
+        with pytest.raises(poolwise.TaskTimeout):
+            stuck.result(timeout=60)

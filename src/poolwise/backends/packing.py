@@ -8,8 +8,9 @@ by value for lambdas and ``__main__``) and names it by a token, which each worke
 those travels as an ``Unsent`` marker that becomes that task's ``NotPicklable`` in the
 worker, so the other tasks still run. ``pack`` does both and returns the chunk's ``Job``.
 
-On the way back, ``deliver_result`` hands a RESULT frame's outcomes to their chunk (the
-worker packed them with ``child.results.pack_result``) and ``initializer_failed`` turns
+On the way back, ``unpack_result`` reads a RESULT frame's outcomes, taking big results
+from shared memory, and ``deliver_result`` hands them to their chunk (the worker packed
+them with ``child.results.pack_result``) and ``initializer_failed`` turns
 an INIT_FAILED frame into the pool's ``InitializerFailed``.
 """
 
@@ -35,6 +36,7 @@ from .base import Backend
 from .child import frames as _frames
 from .child.results import FN_CACHE_SIZE
 from .child.run import Outcomes
+from .child.segments import take_results
 
 if TYPE_CHECKING:
     import pickle
@@ -52,6 +54,7 @@ __all__ = [
     "initializer_failed",
     "pack",
     "pickle_tasks",
+    "unpack_result",
 ]
 
 
@@ -191,22 +194,31 @@ def pack(chunk: Chunk, functions: FunctionCache) -> Job:
 
 
 def deliver_result(chunk: Chunk, body: bytes) -> None:
-    """Deliver the outcomes in a RESULT frame's ``body`` to ``chunk``.
+    """Deliver the outcomes in a RESULT frame's ``body`` to ``chunk``."""
+    chunk.deliver(unpack_result(chunk, body)[0])
+
+
+def unpack_result(chunk: Chunk, body: bytes) -> tuple[Outcomes, int]:
+    """The outcomes in a RESULT frame's ``body`` for ``chunk``, and how many bytes of them
+    came through shared memory (those segments are unlinked here, whatever happens next).
 
     A batch that pickled in the worker but does not unpickle here (a class this process
     cannot import) is each of its tasks' ``NotPicklable``, never a lost chunk.
     """
-    offset, count = _frames.RESULT_PREFIX.unpack_from(body)
+    offset, count, apart = _frames.RESULT_PREFIX.unpack_from(body)
+    start = _frames.RESULT_PREFIX.size
+    shared = 0
     try:
-        payload = memoryview(body)[_frames.RESULT_PREFIX.size :]
-        values, packed, (seconds, cpu) = loads(payload)
+        buffers = take_results(memoryview(body)[start : start + apart]) if apart else None
+        shared = sum(view.nbytes for view in buffers or ())
+        values, packed, (seconds, cpu) = loads(memoryview(body)[start + apart :], buffers)
         errors = {pos: load_exception(exc) for pos, exc in packed.items()} or None
     except Exception as exc:
         where = f"results of {count} task(s) from #{chunk.index_of(offset)}"
         failed = NotPicklable(where, type(exc).__qualname__, f"unpickling here: {exc}")
         values, errors = [None] * count, dict.fromkeys(range(count), failed)
         seconds = cpu = 0.0
-    chunk.deliver(Outcomes(offset, values, errors, seconds, cpu))
+    return Outcomes(offset, values, errors, seconds, cpu), shared
 
 
 def initializer_failed(body: bytes, initializer: object) -> InitializerFailed:

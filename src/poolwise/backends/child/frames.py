@@ -50,7 +50,8 @@ FORGET: Final = 2  # key = token: drop that function
 CHUNK: Final = 3
 STOP: Final = 4  # finish and exit
 # worker -> parent
-#: key = chunk id, body = RESULT_PREFIX + pickled (values, errors, (seconds, cpu_seconds))
+#: key = chunk id, body = RESULT_PREFIX + segments of big results + pickled
+#: (values, errors, (seconds, cpu_seconds))
 RESULT: Final = 10
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
 # interpreter worker -> pool (mode="interpreters": one pipe per worker, written in-process)
@@ -70,8 +71,9 @@ GUARD: Final = 24
 POSITION: Final = struct.Struct("!Q")
 
 #: Prefix of a RESULT body: first position and number of outcomes, readable even when the
-#: pickle after it cannot be loaded in the parent.
-RESULT_PREFIX: Final = struct.Struct("!QQ")
+#: pickle after it cannot be loaded in the parent, and the length of the text naming the
+#: segments of its big result buffers (0: none; ``segments.ResultSegments``).
+RESULT_PREFIX: Final = struct.Struct("!QQI")
 
 #: Prefix of a CHUNK body: function token, first task to run, number of tasks, input index
 #: of task 0 (-1 for none), whether some tasks are ``transport.Unsent`` markers, whether

@@ -34,7 +34,7 @@ from . import frames as _frames
 from . import run as _run
 from .results import call_unless_unsent, pack_result
 from .run import Outcomes, run_tasks
-from .segments import map_buffers
+from .segments import RESULTS_THROUGH_SHARED_MEMORY, ResultSegments, map_buffers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableSequence
@@ -72,11 +72,14 @@ def main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     task_fd, result_fd = task_conn.fileno(), result_conn.fileno()
     inbox: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
+    results = ResultSegments(parent_pid) if RESULTS_THROUGH_SHARED_MEMORY else None
 
     def receive() -> None:
         while True:
             frame = _frames.read_frame(task_fd, lambda: _parent_alive(parent_pid))
             if frame is None:  # the parent died or terminated us: stop at once
+                if results is not None:
+                    results.sweep()  # big results it never took
                 os._exit(1)
             inbox.put(frame)
             if frame[0] == _frames.STOP:
@@ -99,7 +102,7 @@ def main(
     while True:
         kind, key, body = inbox.get()
         if kind == _frames.CHUNK:
-            _run_chunk(key, body, functions, view, where, result_fd)
+            _run_chunk(key, body, functions, view, where, result_fd, results)
         elif kind == _frames.FN:
             functions[key] = loads(body)
         elif kind == _frames.FORGET:
@@ -115,6 +118,7 @@ def _run_chunk(
     state: memoryview[float],
     where: memoryview[float],
     result_fd: int,
+    results: ResultSegments | None,
 ) -> None:
     prefix = _frames.CHUNK_PREFIX.unpack_from(body)
     token, start, count, first_index, has_unsent, unary, timed, apart = prefix
@@ -124,7 +128,7 @@ def _run_chunk(
         shared.forget_unlinked()
 
     def flush(outcomes: Outcomes) -> None:
-        body = pack_result(outcomes, first_index)
+        body = pack_result(outcomes, first_index, None if results is None else results.place)
         _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
 
     try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...errors import NotPicklable
-from ...transport import Unsent, dumps, pack_exception
+from ...transport import Unsent, dumps, dumps_apart, pack_exception
 from . import frames as _frames
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import pickle
+    from collections.abc import Callable, Sequence
 
     from .run import Outcomes
 
@@ -35,19 +36,34 @@ def call_unless_unsent(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def pack_result(outcomes: Outcomes, first_index: int) -> bytes:
-    """A RESULT frame's body: ``RESULT_PREFIX`` then pickled (values, packed errors,
-    (seconds, CPU seconds)).
+def pack_result(
+    outcomes: Outcomes,
+    first_index: int,
+    place: Callable[[Sequence[pickle.PickleBuffer]], bytes] | None = None,
+) -> bytes:
+    """A RESULT frame's body: ``RESULT_PREFIX``, the text naming the segments that hold
+    big result buffers, then pickled (values, packed errors, (seconds, CPU seconds)).
 
-    ``first_index`` is the input index of the chunk's task 0 (-1: none), for naming a result
-    that will not pickle.
+    ``place`` (process workers on Linux) puts buffers of 1 MiB or more in shared memory and
+    names them (``segments.ResultSegments.place``); without it, or when /dev/shm is full,
+    everything is in the pickle. ``first_index`` is the input index of the chunk's task 0
+    (-1: none), for naming a result that will not pickle.
     """
     offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
     seconds = (outcomes.seconds, outcomes.cpu_seconds)
-    prefix = _frames.RESULT_PREFIX.pack(offset, len(values))
     packed = {pos: pack_exception(exc) for pos, exc in (errors or {}).items()}
     try:
-        return prefix + dumps((values, packed, seconds))
+        if place is not None:
+            data, buffers = dumps_apart((values, packed, seconds))
+            if buffers:
+                try:
+                    text = place(buffers)
+                except OSError:  # /dev/shm full: the pipe still works
+                    pass
+                else:
+                    prefix = _frames.RESULT_PREFIX.pack(offset, len(values), len(text))
+                    return prefix + text + data
+        return _frames.RESULT_PREFIX.pack(offset, len(values), 0) + dumps((values, packed, seconds))
     except Exception:
         pass
     # Some result would not pickle: that task's outcome becomes NotPicklable, not a hang.
@@ -65,4 +81,5 @@ def pack_result(outcomes: Outcomes, first_index: int) -> bytes:
             )
             packed[pos] = pack_exception(error)
             values[pos] = None
+    prefix = _frames.RESULT_PREFIX.pack(offset, len(values), 0)
     return prefix + dumps((values, packed, seconds))

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from ...errors import PoolClosed, PoolwiseError
 from ..child import frames as _frames
+from ..child.segments import sweep_results
 from ..lifetime import Admission
-from ..packing import deliver_result, initializer_failed
+from ..packing import initializer_failed, unpack_result
 from .crashes import settle_crash
 from .deadlines import check_deadlines
 from .handle import WorkerHandle
@@ -274,7 +276,11 @@ class Dispatcher:
             job = worker.running[0]
             if job.chunk_id != key:  # cannot happen: a worker runs its chunks in order
                 raise PoolwiseError(f"result for chunk {key} while chunk {job.chunk_id} runs")
-            deliver_result(job.chunk, body)
+            outcomes, shared = unpack_result(job.chunk, body)
+            if shared:  # counted before the map can end; put() adds to it on other threads
+                with self._lock:
+                    self.counters["bytes_through_shared_memory"] += shared
+            job.chunk.deliver(outcomes)
             if job.chunk.delivered >= len(job.chunk):
                 worker.running.popleft()
                 self._slot_freed(worker)
@@ -340,6 +346,7 @@ class Dispatcher:
             self._pending.extendleft(reversed(again))
 
     def _forget_worker(self, worker: WorkerHandle) -> None:
+        sweep_results(os.getpid(), worker.pid)  # big results it made but never sent
         self._mark_retiring(worker)
         self._workers.pop(worker.pid, None)
         self._timed.discard(worker)
