@@ -408,3 +408,30 @@ def orphan_result_segment_then(pool_pid: int, how: str, path: str = "") -> None:
         os._exit(3)
     _announce(path, parse(text)[0][0].lstrip("/"))
     threading.Event().wait()
+
+
+def wait_for_the_others(folder: str, x: int, others: int) -> bool:
+    """Task 0 waits (up to 60 s) until ``others`` other tasks have marked ``folder``; the
+    others mark it. True if task 0 saw them all: only if none was stuck queued behind it."""
+    if x:
+        Path(folder, str(x)).touch()
+        return True
+    deadline = time.monotonic() + 60
+    while len(os.listdir(folder)) < others:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def follow_plan(path: str, x: int, plan: str) -> int:
+    """Record ``x`` (see ``record``), then: "ok" return it, "slow" return it after 300 ms,
+    "exit" kill the worker, "hang" spin until stopped."""
+    record(path, x)
+    if plan == "slow":
+        time.sleep(0.3)
+    elif plan == "exit":
+        os._exit(5)
+    elif plan == "hang":
+        spin(600)
+    return x

@@ -125,3 +125,9 @@ class RecordingSink:
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()
+
+
+@pytest.fixture
+def sink_factory() -> type[RecordingSink]:
+    """For a hypothesis test: a fresh sink per example."""
+    return RecordingSink

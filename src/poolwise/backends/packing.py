@@ -164,6 +164,8 @@ class Job:
     start: int = 0
     #: Whether ``chunk.begin()`` was called (it must be, exactly once).
     begun: bool = False
+    #: processes: asked back from a worker that has not started it (for an idle one).
+    revoking: bool = False
 
 
 class PicklingBackend(Backend):

@@ -31,6 +31,8 @@ __all__ = [
     "POSITION",
     "RESULT",
     "RESULT_PREFIX",
+    "REVOKE",
+    "REVOKED",
     "STOP",
     "STOPPED",
     "TIMED_OUT",
@@ -49,11 +51,15 @@ FORGET: Final = 2  # key = token: drop that function
 #: key = chunk id, body = CHUNK_PREFIX + segments of its big buffers + pickled tasks
 CHUNK: Final = 3
 STOP: Final = 4  # finish and exit
+#: key = chunk id: give that chunk back if it has not started (an idle worker takes it).
+REVOKE: Final = 5
 # worker -> parent
 #: key = chunk id, body = RESULT_PREFIX + segments of big results + pickled
 #: (values, errors, (seconds, cpu_seconds))
 RESULT: Final = 10
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
+#: key = chunk id, body = b"\x01" if the worker gave it back unstarted, b"\x00" if too late.
+REVOKED: Final = 12
 # interpreter worker -> pool (mode="interpreters": one pipe per worker, written in-process)
 #: key = chunk id: the rest of the chunk gets PoolClosed (terminate() stopped it).
 STOPPED: Final = 20

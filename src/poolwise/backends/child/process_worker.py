@@ -2,9 +2,12 @@
 
     parent ──FN/CHUNK/STOP frames──> receiver thread ──inbox──> main thread: run_tasks
     parent <────────RESULT frames (every FLUSH_SECONDS and at chunk end)────────┘
+    parent ──REVOKE──> receiver thread ──REVOKED──> parent
 
 The receiver thread keeps the task pipe drained, so the parent never blocks on a busy
 worker, and ends the process when the parent dies (pipe closed, or parent pid gone).
+It also answers REVOKE at once, even while a task runs: a chunk waiting in the inbox is
+given back (``Claims``) for an idle worker to take, and never starts here.
 Before each task the worker writes (chunk id, position, start time) into shared memory, so
 the parent knows which task was running if this process dies.
 
@@ -60,6 +63,40 @@ def _parent_alive(parent_pid: int) -> bool:
     return True
 
 
+class Claims:
+    """Which received chunks have not started: the main thread claims a chunk before it
+    runs it, the receiver thread revokes one for the parent; whichever comes first wins."""
+
+    __slots__ = ("_lock", "_revoked", "_waiting")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[int] = set()
+        self._revoked: set[int] = set()
+
+    def received(self, chunk_id: int) -> None:
+        with self._lock:
+            self._waiting.add(chunk_id)
+
+    def claim(self, chunk_id: int) -> bool:
+        """True: run it now; False: it was given back."""
+        with self._lock:
+            self._waiting.discard(chunk_id)
+            if chunk_id in self._revoked:
+                self._revoked.discard(chunk_id)
+                return False
+            return True
+
+    def revoke(self, chunk_id: int) -> bool:
+        """True if the chunk had not started: it never will here."""
+        with self._lock:
+            if chunk_id not in self._waiting:
+                return False
+            self._waiting.discard(chunk_id)
+            self._revoked.add(chunk_id)
+            return True
+
+
 def main(
     task_conn: Connection,
     result_conn: Connection,
@@ -74,6 +111,13 @@ def main(
     inbox: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
     results = ResultSegments(parent_pid) if RESULTS_THROUGH_SHARED_MEMORY else None
 
+    claims = Claims()
+    writing = threading.Lock()  # frames from both threads must not interleave
+
+    def send(kind: int, key: int, body: bytes = b"") -> None:
+        with writing:
+            _frames.write_frame(result_fd, kind, key, body)
+
     def receive() -> None:
         while True:
             frame = _frames.read_frame(task_fd, lambda: _parent_alive(parent_pid))
@@ -81,8 +125,14 @@ def main(
                 if results is not None:
                     results.sweep()  # big results it never took
                 os._exit(1)
+            kind, key, _ = frame
+            if kind == _frames.REVOKE:
+                send(_frames.REVOKED, key, b"\x01" if claims.revoke(key) else b"\x00")
+                continue
+            if kind == _frames.CHUNK:
+                claims.received(key)
             inbox.put(frame)
-            if frame[0] == _frames.STOP:
+            if kind == _frames.STOP:
                 return
 
     threading.Thread(target=receive, name="poolwise-receiver", daemon=True).start()
@@ -92,7 +142,7 @@ def main(
             init, initargs = loads(initializer)
             init(*initargs)
         except BaseException as exc:
-            _frames.write_frame(result_fd, _frames.INIT_FAILED, 0, dumps(pack_exception(exc)))
+            send(_frames.INIT_FAILED, 0, dumps(pack_exception(exc)))
             return
 
     # A memoryview writes a double in ~30 ns, a ctypes array in ~100 ns: it counts per task.
@@ -102,7 +152,8 @@ def main(
     while True:
         kind, key, body = inbox.get()
         if kind == _frames.CHUNK:
-            _run_chunk(key, body, functions, view, where, result_fd, results)
+            if claims.claim(key):
+                _run_chunk(key, body, functions, view, where, send, results)
         elif kind == _frames.FN:
             functions[key] = loads(body)
         elif kind == _frames.FORGET:
@@ -117,7 +168,7 @@ def _run_chunk(
     functions: dict[int, Callable[..., Any]],
     state: memoryview[float],
     where: memoryview[float],
-    result_fd: int,
+    send: Callable[[int, int, bytes], None],
     results: ResultSegments | None,
 ) -> None:
     prefix = _frames.CHUNK_PREFIX.unpack_from(body)
@@ -129,7 +180,7 @@ def _run_chunk(
 
     def flush(outcomes: Outcomes) -> None:
         body = pack_result(outcomes, first_index, None if results is None else results.place)
-        _frames.write_frame(result_fd, _frames.RESULT, chunk_id, body)
+        send(_frames.RESULT, chunk_id, body)
 
     try:
         data = memoryview(body)[_frames.CHUNK_PREFIX.size :]

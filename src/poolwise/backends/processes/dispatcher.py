@@ -7,7 +7,10 @@ timeouts are in ``deadlines``, what a dead worker's tasks get in ``crashes``, th
 parent's handle on one worker in ``handle``.
 
 A worker holds at most ``PREFETCH`` chunks: one running, one waiting, so it does not sit
-idle between chunks.
+idle between chunks. When a worker has nothing to do and nothing is pending, it steals:
+the dispatcher asks a busy worker for its waiting chunk back (REVOKE), and the worker gives
+it only if it has not started it (``child.process_worker.Claims``), so a chunk stuck behind
+a long task runs on the idle worker and still runs exactly once.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class Dispatcher:
             "tasks_timed_out": 0,
             "bytes_through_pipe": 0,
             "bytes_through_shared_memory": 0,
+            "tasks_stolen": 0,
         }
 
     # -- any thread ----------------------------------------------------------------------
@@ -284,6 +288,8 @@ class Dispatcher:
             if job.chunk.delivered >= len(job.chunk):
                 worker.running.popleft()
                 self._slot_freed(worker)
+        elif kind == _frames.REVOKED:
+            self._on_revoked(worker, key, given_back=body == b"\x01")
         elif kind == _frames.INIT_FAILED:
             error = initializer_failed(body, self.options.initializer)
             self.admission.break_with(error)
@@ -300,6 +306,41 @@ class Dispatcher:
             self._free.append(worker)
         else:
             self._free.appendleft(worker)
+            self._steal_for(worker)
+
+    # -- dispatcher thread: stealing -----------------------------------------------------
+
+    def _steal_for(self, idle: WorkerHandle) -> None:
+        """Nothing pending for an idle worker: ask a busy one for its waiting chunk back.
+
+        Scans the workers only when one falls idle with nothing pending (the end of a map,
+        or a lull), never per task.
+        """
+        with self._lock:
+            if self._pending or self._terminating:
+                return
+        for victim in self._workers.values():
+            if victim is idle or victim.gone or victim.stop_sent or len(victim.running) < 2:
+                continue
+            job = victim.running[-1]
+            if not job.revoking:
+                job.revoking = True
+                self._queue_frame(victim, _frames.REVOKE, job.chunk_id)
+                return
+
+    def _on_revoked(self, worker: WorkerHandle, chunk_id: int, *, given_back: bool) -> None:
+        job = next((job for job in worker.running if job.chunk_id == chunk_id), None)
+        if job is None:
+            return
+        job.revoking = False
+        if not given_back:  # it had started: it finishes there
+            return
+        worker.running.remove(job)
+        worker.assigned -= len(job.chunk) - job.start
+        self.counters["tasks_stolen"] += len(job.chunk) - job.start
+        with self._lock:
+            self._pending.appendleft(job)
+        self._slot_freed(worker)
 
     def _retire(self, worker: WorkerHandle) -> None:
         """Give this worker no more work (max_tasks_per_worker); stop it once idle."""
@@ -342,6 +383,8 @@ class Dispatcher:
             return
         self.counters["workers_crashed"] += 1
         again = settle_crash(worker)
+        for job in again:
+            job.revoking = False  # a REVOKED reply died with the worker
         with self._lock:
             self._pending.extendleft(reversed(again))
 
