@@ -15,7 +15,14 @@ import math
 
 from .units import duration
 
-__all__ = ["BALANCE_SECONDS", "CHUNKS_PER_WORKER", "MAX_CHUNK_TASKS", "OVERHEAD_SHARE", "Chunker"]
+__all__ = [
+    "BALANCE_SECONDS",
+    "CHUNKS_PER_WORKER",
+    "MAX_CHUNK_TASKS",
+    "OVERHEAD_SHARE",
+    "SETTLED_TASK_SECONDS",
+    "Chunker",
+]
 
 #: Target share of a chunk's time spent on its fixed cost (1%: a guess that keeps the cost
 #: invisible while chunks stay short enough for progress and balance).
@@ -29,6 +36,9 @@ MAX_CHUNK_TASKS = 10_000
 #: one worker finishes that much later than the others, while 20,000 tasks of 1 us do not
 #: turn into hundreds of chunks (a guess: about 7 processes chunk round trips).
 BALANCE_SECONDS = 0.002
+#: A task measured alone this long (seconds) is measured well enough: the worker's cost per
+#: delivery (~15 us for a first call, more when 64 workers share 2 CPUs) is a small part.
+SETTLED_TASK_SECONDS = 0.001
 
 
 class Chunker:
@@ -65,6 +75,9 @@ class Chunker:
         self._cap = cap
         self._tasks = 0
         self._seconds = 0.0
+        #: The same, from deliveries of several tasks only (see ``seconds_per_task``).
+        self._batched_tasks = 0
+        self._batched_seconds = 0.0
         #: The size chosen last, for the report.
         self.last = fixed or 1
 
@@ -75,9 +88,31 @@ class Chunker:
         return self._fixed is not None or self._tasks > 0
 
     @property
+    def settled(self) -> bool:
+        """Whether sizes can be trusted to fill many workers: the caller fixed them, or a
+        delivery of several tasks was measured, or single tasks took long enough
+        (``SETTLED_TASK_SECONDS``) that a worker's own cost per delivery cannot hide in
+        them."""
+        if self._fixed is not None or self._batched_tasks:
+            return True
+        return bool(self._tasks) and self._seconds / self._tasks >= SETTLED_TASK_SECONDS
+
+    @property
     def seconds_per_task(self) -> float | None:
-        """Mean measured time of one task, or None before the first measurement."""
-        return self._seconds / self._tasks if self._tasks else None
+        """Mean measured time of one task, or None before the first measurement.
+
+        A delivery of one task also times the worker's first call and its own loop, which
+        for a task under a microsecond is most of it (measured: ~15 us for ``x -> x``); the
+        first chunks of a map are one task each, one per worker, so on 64 workers they
+        would make tiny tasks look 30x slower than they are and chunks 30x too small. Once
+        deliveries of several tasks are measured, their mean counts when it is lower.
+        """
+        if not self._tasks:
+            return None
+        mean = self._seconds / self._tasks
+        if self._batched_tasks:
+            return min(mean, self._batched_seconds / self._batched_tasks)
+        return mean
 
     def took(self, tasks: int) -> None:
         """Record that a chunk of ``tasks`` inputs was taken (the rest shrinks)."""
@@ -87,6 +122,9 @@ class Chunker:
         """Record that ``tasks`` tasks took ``seconds`` of worker time."""
         self._tasks += tasks
         self._seconds += seconds
+        if tasks > 1:
+            self._batched_tasks += tasks
+            self._batched_seconds += seconds
 
     def explain(self) -> str:
         """Why the last chunk had the size it had, naming the measured figure."""
@@ -118,7 +156,7 @@ class Chunker:
         elif not self._tasks:
             size = 1  # nothing measured yet: a slow task must not be batched blindly
         else:
-            per_task = max(self._seconds / self._tasks, 1e-9)
+            per_task = max(self.seconds_per_task or 0.0, 1e-9)
             size = min(self._guided_cap(per_task), max(1, int(self._target / per_task)))
         self.last = size
         return size

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .backends.base import Chunk, Outcomes
@@ -43,6 +44,11 @@ READ_AHEAD_CHUNKS_PER_WORKER = 2
 #: with ``buffersize=`` (a guess: enough to keep 64 workers busy on 1 ms tasks, small
 #: enough that breaking out of an ``imap`` over a queue or a socket loses little; #13).
 MAX_READ_AHEAD = 10_000
+#: Seconds a run waits for its first task's outcome before it sends one task to every
+#: worker: tiny tasks answer well within it (a warm pool's round trip is ~0.1-1 ms) and are
+#: then sized before they spread over 64 workers in 64 one-task chunks; slow tasks and a
+#: pool still starting lose only this (a guess).
+PROBE_WAIT = 0.005
 
 
 class Run(Protocol):
@@ -184,11 +190,10 @@ class MapRun:
         handed = 0  # results (and errors) the caller has taken from this run
         exhausted = False
         split = _in_place if self._return_exceptions else _split
+        probe_until = time.monotonic() + PROBE_WAIT
         while True:
             while not exhausted and receiving < self._window and self._taking:
-                # Until a task has been measured, one chunk (of one task) per worker: more
-                # would only be more one-task chunks queued behind a worker's start-up.
-                if receiving >= self._backend.workers and not self._chunker.sized:
+                if receiving >= self._probing_limit(probe_until):
                     break
                 size = self._chunker.next_size()
                 # Ordered imap: results held for one slow task may not grow past a window
@@ -220,7 +225,16 @@ class MapRun:
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
                 return
-            chunk, outcomes = self._next_delivery()
+            probing = (
+                not exhausted
+                and not self._chunker.sized
+                and receiving < self._backend.workers
+                and time.monotonic() < probe_until
+            )
+            delivery = self._next_delivery(probe_until if probing else None)
+            if delivery is None:
+                continue  # PROBE_WAIT passed: the first task is not tiny
+            chunk, outcomes = delivery
             offset, values, errors = outcomes.offset, outcomes.values, outcomes.errors
             seconds, cpu = outcomes.seconds, outcomes.cpu_seconds
             if offset + len(values) >= len(chunk):
@@ -254,14 +268,32 @@ class MapRun:
         workers = self._backend.workers
         return min(MAX_READ_AHEAD, max(workers, READ_AHEAD_CHUNKS_PER_WORKER * workers * size))
 
-    def _next_delivery(self) -> _Delivery:
+    def _probing_limit(self, probe_until: float) -> int:
+        """Chunks in flight while task times are not known well enough to size chunks.
+
+        Before any outcome: one task, then one per worker once ``probe_until`` has passed
+        (those tasks are not tiny, so every worker should start). After outcomes of
+        single tasks only, which overstate tiny tasks (``Chunker.settled``): one chunk,
+        sized from them, whose outcome tells.
+        """
+        chunker = self._chunker
+        if chunker.settled:
+            return self._window
+        if not chunker.sized and time.monotonic() >= probe_until:
+            return self._backend.workers
+        return 1
+
+    def _next_delivery(self, until: float | None = None) -> _Delivery | None:
+        """The next delivery; None if ``until`` (a ``time.monotonic()``) passes first."""
         # Wait in slices: a Ctrl-C that lands just before a blocking wait is otherwise only
         # seen when the wait ends (CPython checks signals between bytecodes).
         while True:
+            wait = WAIT_SLICE if until is None else min(WAIT_SLICE, until - time.monotonic())
             try:
-                return self._deliveries.get(timeout=WAIT_SLICE)
+                return self._deliveries.get(timeout=max(wait, 0.0))
             except queue.Empty:
-                continue
+                if until is not None and time.monotonic() >= until:
+                    return None
 
     def _retry(
         self, chunk: Chunk, offset: int, values: list[Any], errors: dict[int, BaseException]

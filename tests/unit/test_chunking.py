@@ -7,6 +7,7 @@ from poolwise.chunking import (
     CHUNKS_PER_WORKER,
     MAX_CHUNK_TASKS,
     OVERHEAD_SHARE,
+    SETTLED_TASK_SECONDS,
     Chunker,
 )
 
@@ -119,3 +120,24 @@ def test_gh13_guided_chunks_stop_shrinking_at_the_balance_floor() -> None:
     floor = int(BALANCE_SECONDS / 1e-6)
     assert min(sizes[:-1]) >= floor
     assert len(sizes) <= 20_000 // floor + 8
+
+
+def test_gh13_single_tiny_tasks_do_not_settle_the_size_a_batch_does() -> None:
+    """64 one-task probes of a 0.3 us task measure ~15 us each (the worker's own cost):
+    sized from them, 20,000 tasks would travel in ~150 chunks on 64 workers."""
+    chunker = Chunker(workers=64, overhead=3e-4, total=20_000)
+    for _ in range(64):
+        chunker.observe(1, 15e-6)
+    assert chunker.sized
+    assert not chunker.settled
+    chunker.observe(200, 200 * 0.3e-6)
+    assert chunker.settled
+    assert chunker.seconds_per_task == 0.3e-6
+    assert chunker.next_size() == int(BALANCE_SECONDS / 0.3e-6)
+
+
+def test_gh13_a_single_task_long_enough_settles_the_size() -> None:
+    chunker = Chunker(workers=64, overhead=3e-4, total=1_000)
+    chunker.observe(1, SETTLED_TASK_SECONDS)
+    assert chunker.settled
+    assert Chunker(workers=2, overhead=3e-4, fixed=8).settled

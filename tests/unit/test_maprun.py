@@ -190,12 +190,23 @@ def test_read_ahead_is_a_window_of_chunks_per_worker(workers: int) -> None:
     assert inputs.taken == window * 3  # closing took nothing more
 
 
-def test_before_any_task_is_measured_one_task_per_worker_is_taken() -> None:
+def test_before_any_task_is_measured_one_task_is_taken() -> None:
     inputs = Counted(itertools.count())
     run = make_run(FakeBackend(2), square, inputs, chunksize=None)
     results = iter(run)
     assert next(results) == 0
-    assert inputs.taken == 2
+    assert inputs.taken == 1
+    results.close()
+
+
+def test_when_the_first_outcome_is_late_every_worker_gets_one_task() -> None:
+    # The fake delivers nothing until 3 chunks are out: the run must stop waiting for the
+    # first outcome (PROBE_WAIT) and start one task on each worker.
+    inputs = Counted(itertools.count())
+    backend = FakeBackend(3, release_at=3)
+    results = iter(make_run(backend, square, inputs, chunksize=None))
+    assert next(results) == 0
+    assert [len(chunk) for chunk in backend.submitted[:3]] == [1, 1, 1]
     results.close()
 
 
