@@ -49,6 +49,10 @@ MAX_READ_AHEAD = 10_000
 #: then sized before they spread over 64 workers in 64 one-task chunks; slow tasks and a
 #: pool still starting lose only this (a guess).
 PROBE_WAIT = 0.005
+#: Chunks in flight while only single tasks were measured (``MapRun._probing_limit``):
+#: enough that a small pool does not wait a round trip for a better measurement, few
+#: enough that 64 workers do not take every input in chunks sized from a bad one.
+UNSETTLED_CHUNKS = 8
 
 
 class Run(Protocol):
@@ -273,13 +277,15 @@ class MapRun:
 
         Before any outcome: one task, then one per worker once ``probe_until`` has passed
         (those tasks are not tiny, so every worker should start). After outcomes of
-        single tasks only, which overstate tiny tasks (``Chunker.settled``): one chunk,
-        sized from them, whose outcome tells.
+        single tasks only, which overstate tiny tasks (``Chunker.settled``): a few chunks
+        sized from them, whose outcomes tell, however many workers wait.
         """
         chunker = self._chunker
         if chunker.settled:
             return self._window
-        if not chunker.sized and time.monotonic() >= probe_until:
+        if chunker.sized:
+            return min(self._window, UNSETTLED_CHUNKS)
+        if time.monotonic() >= probe_until:
             return self._backend.workers
         return 1
 
