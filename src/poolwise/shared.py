@@ -93,9 +93,11 @@ class Segment:
             self.mapping.close()
 
 
-def create_segment(size: int) -> Segment:
-    """A new segment of ``size`` bytes, its pages reserved now (a full /dev/shm is an
-    ``OSError`` here, not a SIGBUS at the first write), registered for cleanup."""
+def create_segment(size: int, contents: memoryview | None = None) -> Segment:
+    """A new segment of ``size`` bytes, registered for cleanup, holding ``contents`` (bytes,
+    written through the file: ~2-3x faster than copying into a fresh mapping, which takes a
+    page fault per 4 KiB) or reserved now; either way a full /dev/shm is an ``OSError`` here,
+    not a SIGBUS at the first write."""
     from multiprocessing import resource_tracker
 
     shm = _posixshmem()
@@ -104,7 +106,9 @@ def create_segment(size: int) -> Segment:
     fd = shm.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
     try:
         os.ftruncate(fd, size)
-        if hasattr(os, "posix_fallocate"):
+        if contents is not None and contents.nbytes:
+            _write_all(fd, contents)
+        elif hasattr(os, "posix_fallocate"):
             os.posix_fallocate(fd, 0, size)
         mapping = mmap.mmap(fd, size)
     except OSError as exc:
@@ -118,6 +122,12 @@ def create_segment(size: int) -> Segment:
         os.close(fd)
     resource_tracker.register(name, "shared_memory")
     return Segment(name, size, mapping)
+
+
+def _write_all(fd: int, contents: memoryview) -> None:
+    view = contents.cast("B") if contents.format != "B" or contents.ndim != 1 else contents
+    while view.nbytes:
+        view = view[os.write(fd, view) :]
 
 
 def segment_exists(name: str) -> bool:
@@ -310,9 +320,15 @@ def _share_array(numpy: Any, array: Any, writable: bool) -> Shared:
             "holds pointers to Python objects; pass it to tasks as it is"
         )
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
-    segment = create_segment(array.nbytes)
+    # A contiguous array's bytes go in as they lie (an F-ordered one is its transpose's C
+    # bytes); any other is copied item by item into the segment's view.
+    flat = array if order == "C" else array.T
+    contiguous = flat.flags.c_contiguous
+    contents = memoryview(flat.reshape(-1).view(numpy.uint8)) if contiguous else None
+    segment = create_segment(array.nbytes, contents)
     value = numpy.ndarray(array.shape, dtype=array.dtype, buffer=segment.mapping, order=order)
-    value[...] = array
+    if not contiguous:
+        value[...] = array
     if not writable:
         value.flags.writeable = False
     spec: _Spec = (
@@ -332,8 +348,7 @@ def _share_bytes(data: bytes | bytearray | memoryview, writable: bool) -> Shared
     if not source.c_contiguous:
         source = memoryview(source.tobytes())
     source = source.cast("B")
-    segment = create_segment(source.nbytes)
-    segment.mapping[: source.nbytes] = source
+    segment = create_segment(source.nbytes, source)
     view = memoryview(segment.mapping)[: source.nbytes]
     if not writable:
         view = view.toreadonly()

@@ -50,8 +50,7 @@ class BufferStore:
                 key = (id(run), id(view.obj), view.nbytes)
                 found = self._segments.get(key)
                 if found is None:
-                    segment = create_segment(view.nbytes)
-                    segment.mapping[: view.nbytes] = view.cast("B")
+                    segment = create_segment(view.nbytes, view)
                     copied += view.nbytes
                     self._segments[key] = (segment, 1)
                 else:
