@@ -435,3 +435,31 @@ def follow_plan(path: str, x: int, plan: str) -> int:
     elif plan == "hang":
         spin(600)
     return x
+
+
+def zlib_level6(seed: int) -> int:
+    """zlib level 6 over 4 MiB of compressible bytes (C code that releases the GIL)."""
+    import zlib
+
+    block = bytes((seed + i * 7) % 251 for i in range(4096)) * 1024
+    return len(zlib.compress(block, 6))
+
+
+def numpy_matmul(seed: int) -> float:
+    """A 300 x 300 float64 matrix product, five times (BLAS releases the GIL)."""
+    import numpy as np
+
+    matrix = np.random.default_rng(seed).random((300, 300))
+    for _ in range(5):
+        matrix = matrix @ matrix
+        matrix /= np.abs(matrix).max()
+    return float(matrix.sum())
+
+
+def sqlite_query(path: str) -> int:
+    """Aggregate a table of 200,000 rows in a SQLite file (the query releases the GIL)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        (total,) = db.execute("SELECT sum(a * b % 7) FROM t WHERE a % 3 != 0").fetchone()
+    return int(total)

@@ -9,11 +9,16 @@ The rules, in order (DESIGN.md, "How auto decides"):
 2. Tasks that mostly wait (thread CPU time / wall time below ``IO_CPU_SHARE``): I/O-bound,
    threads sized for concurrency, not for cores.
 3. Compute that scales on threads (the work releases the GIL, or the build has none):
-   threads on every CPU.
-4. Compute that holds the GIL: processes, if the function and data travel cheaply
+   threads on every CPU. Threads that kept more than ``PARALLEL_CPUS`` CPUs busy at once
+   ran in parallel, even where other programs left too little CPU for their rate to scale.
+4. Threads that neither scaled nor ran in parallel while CPUs stood idle: the work holds
+   the GIL. While other programs left no idle CPU, the round cannot tell (#14): a round on
+   processes, when the work was long enough to measure one (``PROCESS_ROUND_SECONDS``),
+   says whether processes gain; without one, threads, the cheaper choice.
+5. Compute that holds the GIL: processes, if the function and data travel cheaply
    enough (pickling below ``TRAVEL_SHARE`` of the compute); else threads if they still
    gained ``THREADS_GAIN`` (memory-bound work scales partly), else serial.
-5. Whatever the mode: work so small that a pool costs more than it saves runs serially.
+6. Whatever the mode: work so small that a pool costs more than it saves runs serially.
 """
 
 from __future__ import annotations
@@ -24,15 +29,22 @@ from dataclasses import dataclass, field
 from .units import duration
 
 __all__ = [
+    "GIL_HELD_SHARE",
+    "IDLE_CPUS_TO_TELL",
     "IO_CPU_SHARE",
     "MAX_IO_WORKERS",
+    "PARALLEL_CPUS",
     "POOL_START_SECONDS",
+    "PROCESS_ROUND_SECONDS",
     "SCALING_SHARE",
     "THREADS_GAIN",
     "TRAVEL_SHARE",
     "Decision",
     "ProbeFigures",
+    "cannot_tell",
     "decide",
+    "ran_in_parallel",
+    "wants_process_round",
 ]
 
 #: Below this share of wall time spent on the CPU, a task is waiting, not computing (a
@@ -51,6 +63,19 @@ THREADS_GAIN = 1.15
 #: Processes pay off while pickling a task's data costs less than this share of its
 #: compute time (a guess: beyond a third, copying eats the gain on 2 cores).
 TRAVEL_SHARE = 0.3
+#: Threads that kept more than this many CPUs busy at once ran in parallel: work that holds
+#: the GIL keeps one busy (a little more with the pool's own threads; a guess above that).
+PARALLEL_CPUS = 1.25
+#: A round on threads that did not scale says "holds the GIL" only if at least this many
+#: CPUs stood idle meanwhile: a free CPU the threads could not use (a guess; the kernel
+#: counts idle time in 10 ms ticks, so less is noise on a 50 ms round).
+IDLE_CPUS_TO_TELL = 0.5
+#: The GIL meter says "holds the GIL" when at least this share of its wake-ups waited for it
+#: (measured on 2 busy CPUs: pure Python 0.83-1.0, hashlib, zlib, NumPy 0-0.03).
+GIL_HELD_SHARE = 0.5
+#: Serial seconds of work left for which a round on processes is worth its start-up when
+#: the thread round could not tell (a guess: a fresh forkserver pool costs ~0.05-0.6 s).
+PROCESS_ROUND_SECONDS = 0.5
 #: What starting a pool costs, per kind (measured on 2 cores: a threads pool ~0.5 ms, a
 #: forkserver pool ~7 ms to its first result, more with more workers).
 POOL_START_SECONDS = {"threads": 0.001, "processes": 0.01}
@@ -73,6 +98,13 @@ class ProbeFigures:
         total_tasks: the number of inputs, if known.
         function_pickle_seconds: seconds to pickle the function itself (sent once to
             each process worker; a closure over a large object makes it costly).
+        round_cpus: CPUs this process kept busy during the thread round, on average.
+        idle_cpus: CPUs that stood idle during the thread round (None: not known).
+        others_cpus: CPUs other programs used during the thread round.
+        process_scaling: throughput of ``scaling_threads`` processes over one thread's,
+            from a round on processes run when the thread round could not tell (#14).
+        gil_held_share: share of another thread's wake-ups that found the GIL held
+            while the first tasks ran (``gil_meter``; None: no wake-up measured).
     """
 
     tasks: int
@@ -84,6 +116,11 @@ class ProbeFigures:
     pickle_bytes: int
     total_tasks: int | None = None
     function_pickle_seconds: float | None = None
+    round_cpus: float | None = None
+    idle_cpus: float | None = None
+    others_cpus: float | None = None
+    process_scaling: float | None = None
+    gil_held_share: float | None = None
 
 
 @dataclass
@@ -122,17 +159,52 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
 
     scaling = figures.thread_scaling
     ideal = figures.scaling_threads
+    why = "the build has no GIL" if not gil_enabled else "the work releases the GIL"
     if scaling is not None and scaling >= SCALING_SHARE * ideal:
-        why = "the build has no GIL" if not gil_enabled else "the work releases the GIL"
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate (at least "
             f"{SCALING_SHARE:.0%} of {ideal}x): {why}, so threads on all {cpus} CPUs"
         )
         return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
-    if scaling is not None:
+    if scaling is not None and ran_in_parallel(figures):
         reasons.append(
-            f"{ideal} threads ran {scaling:.2f}x one thread's rate: the work holds the GIL"
+            f"{ideal} threads ran {scaling:.2f}x one thread's rate but kept "
+            f"{figures.round_cpus or 0.0:.2f} CPUs busy at once, while other programs used "
+            f"{figures.others_cpus or 0.0:.2f}: they ran in parallel, so {why}; threads on "
+            f"all {cpus} CPUs"
         )
+        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+    if scaling is not None and cannot_tell(figures):
+        reasons.append(
+            f"{ideal} threads ran {scaling:.2f}x one thread's rate, but other programs used "
+            f"{figures.others_cpus or 0.0:.2f} of the {cpus} CPUs and none stood idle: the "
+            "round cannot tell the GIL from a lack of free CPU"
+        )
+        held = figures.gil_held_share
+        if held is None:
+            return _busy_machine(reasons, figures, cpus, remaining)
+        if held < GIL_HELD_SHARE:
+            reasons.append(
+                f"while a task ran, another thread found the GIL free on {1 - held:.0%} of "
+                f"its wake-ups: {why}, and the threads only lacked a free CPU; threads on "
+                f"all {cpus} CPUs"
+            )
+            return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+        reasons.append(
+            f"while a task ran, another thread waited for the GIL on {held:.0%} of its "
+            "wake-ups: the work holds the GIL"
+        )
+    elif scaling is not None:
+        idle = (
+            "" if figures.idle_cpus is None else f" while {figures.idle_cpus:.2f} CPUs stood idle"
+        )
+        verdict = (
+            "the work holds the GIL"
+            if gil_enabled
+            else "the work runs one thread at a time though the build has no GIL (a lock, or "
+            "an extension that turned the GIL back on)"
+        )
+        reasons.append(f"{ideal} threads ran {scaling:.2f}x one thread's rate{idle}: {verdict}")
 
     if figures.pickle_seconds is None:
         reasons.append("the function or its data cannot be pickled, so not processes")
@@ -160,6 +232,63 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         f"compute, under {TRAVEL_SHARE:.0%}): processes on all {cpus} CPUs"
     )
     return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+
+
+def ran_in_parallel(figures: ProbeFigures) -> bool:
+    """Whether the thread round kept more than one CPU busy at once (PARALLEL_CPUS)."""
+    return figures.round_cpus is not None and figures.round_cpus >= PARALLEL_CPUS
+
+
+def cannot_tell(figures: ProbeFigures) -> bool:
+    """Whether a thread round that neither scaled nor ran in parallel had no idle CPU to
+    scale onto, so that "holds the GIL" and "no free CPU" look alike."""
+    return figures.idle_cpus is not None and figures.idle_cpus < IDLE_CPUS_TO_TELL
+
+
+def wants_process_round(figures: ProbeFigures, cpus: int) -> bool:
+    """Whether a round on processes should settle what the thread round could not: it
+    could not tell, and the work left is long enough to pay a pool's start-up."""
+    scaling = figures.thread_scaling
+    if cpus <= 1 or figures.cpu_share < IO_CPU_SHARE or scaling is None:
+        return False
+    if scaling >= SCALING_SHARE * figures.scaling_threads:
+        return False
+    if ran_in_parallel(figures) or not cannot_tell(figures):
+        return False
+    if figures.gil_held_share is not None:  # the GIL meter told
+        return False
+    if figures.total_tasks is None:
+        return True
+    left = max(0, figures.total_tasks - figures.tasks) * figures.seconds_per_task
+    return left >= PROCESS_ROUND_SECONDS
+
+
+def _busy_machine(
+    reasons: list[str], figures: ProbeFigures, cpus: int, remaining: int | None
+) -> Decision:
+    """The thread round could not tell: a round on processes decides, else threads."""
+    threads = figures.thread_scaling or 1.0
+    processes = figures.process_scaling
+    if processes is None:
+        reasons.append(
+            "threads, the cheaper choice (no start-up, no copying): too little work was "
+            f"left to measure a round on processes (under {duration(PROCESS_ROUND_SECONDS)})"
+        )
+        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+    gain = processes / max(threads, 1.0)
+    if gain >= THREADS_GAIN:
+        reasons.append(
+            f"{figures.scaling_threads} processes ran {processes:.2f}x one thread's rate, "
+            f"{gain:.2f}x what threads did (at least {THREADS_GAIN}x): processes on all "
+            f"{cpus} CPUs"
+        )
+        return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+    reasons.append(
+        f"{figures.scaling_threads} processes ran {processes:.2f}x one thread's rate, no "
+        f"better than threads (under {THREADS_GAIN}x their {threads:.2f}x): threads, the "
+        "cheaper choice"
+    )
+    return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
 
 
 def _threads_or_serial(

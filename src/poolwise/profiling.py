@@ -6,12 +6,17 @@ would shadow the public function ``poolwise.profile`` once anything imported it.
 Probing runs real tasks and never runs one twice: the first tasks on the calling thread
 (wall time against the thread's CPU time), then a round on ``cpus()`` threads at once (does
 the work scale on threads, i.e. release the GIL?), and pickles one task's arguments and
-result (what a process worker would cost). ``decide.py`` turns those figures into a mode,
-a number of workers and the reasons, in words.
+result (what a process worker would cost). While the first tasks run, ``GilMeter`` asks
+the GIL itself whether they hold it; while the thread round runs, ``LoadMeter`` notes how
+busy the machine was. When other programs left no idle CPU the thread round cannot tell
+"holds the GIL" from "no free CPU", and the GIL meter does (a round on processes, if
+enough work is left, where it has no figure) (#14). ``decide.py`` turns those figures
+into a mode, a number of workers and the reasons, in words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -23,7 +28,9 @@ import cloudpickle
 from .backends import backend_class
 from .backends.base import WorkerOptions
 from .chunking import Chunker
-from .decide import IO_CPU_SHARE, ProbeFigures, decide
+from .decide import IO_CPU_SHARE, ProbeFigures, decide, wants_process_round
+from .gil_meter import GilMeter
+from .machine_load import LoadMeter
 from .maprun import MAX_READ_AHEAD
 from .options import RunOptions, shape_inputs
 from .runs import Backends, RunFactory
@@ -34,8 +41,10 @@ if TYPE_CHECKING:
     import pickle
     from collections.abc import Callable, Generator, Iterable, Iterator
 
+    from .machine_load import RoundLoad
     from .maprun import MapRun
     from .progress import Bar
+    from .stats import Measured
 
 __all__ = [
     "PROBE_SECONDS",
@@ -49,8 +58,8 @@ __all__ = [
     "probe",
     "probe_figures",
     "profile",
+    "round_scaling",
     "scaling_round_size",
-    "thread_scaling",
 ]
 
 #: Tasks timed one by one on the calling thread (a guess: enough to average out one
@@ -117,21 +126,21 @@ def scaling_round_size(cpus: int, per_task: float) -> int:
     return math.ceil(wanted / cpus) * cpus
 
 
-def thread_scaling(
-    tasks: int, seconds: float, cpu_seconds: float, per_task: float, cpu_share: float
-) -> float | None:
-    """How many times one thread's rate ``tasks`` ran at in ``seconds`` on several threads.
+def round_scaling(workers: int, per_task: float, share: float, measured: Measured) -> float | None:
+    """How many times one thread's rate ``workers`` threads or processes ran at, from the
+    time each task of their round took where it ran (a pool's start-up and hand-offs
+    excluded, so threads and processes are measured alike).
 
-    The rate alone over-states it when the one-thread baseline ran slow (a busy machine):
-    the cores the process kept busy (CPU seconds over wall seconds, over the share of a
-    task spent on the CPU) bound it, since work that holds the GIL keeps one core busy
-    however many threads wait for it.
+    A task that waited for the GIL or for a CPU another program held took longer than
+    ``per_task``; the rate alone over-states scaling when that one-thread baseline ran
+    slow (a cold first task), so the CPU the tasks got bounds it: work that holds the GIL
+    gets half a CPU per task on 2 threads, however long the baseline took.
     """
-    if seconds <= 0:
+    if not measured.count or measured.seconds <= 0:
         return None
-    by_rate = (tasks / seconds) * per_task
-    by_cores = cpu_seconds / seconds / max(cpu_share, 1e-9)
-    return min(by_rate, by_cores)
+    by_rate = workers * per_task / (measured.seconds / measured.count)
+    by_cores = workers * (measured.cpu_seconds / measured.seconds) / max(share, 1e-9)
+    return min(float(workers), by_rate, by_cores)
 
 
 def _pickle_seconds(obj: object) -> tuple[float, int]:
@@ -174,10 +183,14 @@ def probe_figures(
     scaling: float | None,
     threads: int,
     total: int | None,
+    load: RoundLoad | None = None,
 ) -> ProbeFigures:
     """The probe's timings, plus what one task would cost to send to a process."""
     pickle_seconds, pickle_bytes, fn_seconds = pickling_cost(fn, item, result)
     return ProbeFigures(
+        round_cpus=None if load is None else load.own_cpus,
+        idle_cpus=None if load is None else load.idle_cpus,
+        others_cpus=None if load is None else load.others_cpus,
         tasks=tasks,
         seconds_per_task=per_task,
         cpu_share=share,
@@ -231,11 +244,13 @@ def probe(
     )
     measured = run.measured
     probed: list[Any] = []
+    gil = GilMeter()  # does the task hold the GIL? asked of the GIL itself (#14)
     try:
-        for batch in run.batches():
-            probed += batch
-            if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
-                run.stop_taking()
+        with gil:
+            for batch in run.batches():
+                probed += batch
+                if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
+                    run.stop_taking()
     except Exception:
         yield probed
         raise
@@ -246,6 +261,7 @@ def probe(
 
     # 2. A round on cpus threads, unless the tasks mostly wait (threads then anyway).
     scaling: float | None = None
+    load: RoundLoad | None = None
     taken = serial_tasks
     if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
         # Its tasks' results are handed over only after the round: it reads ahead too.
@@ -262,21 +278,45 @@ def probe(
                 chunksize=1,
                 progress=progress,
             )
-            started, cpu = time.perf_counter(), time.process_time()
+            meter = LoadMeter()
             scaled, error = _drain(run)
-            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            load = meter.stop()
             yield scaled
             if error is not None:
                 raise error
             taken += len(second)
-            scaling = thread_scaling(len(second), seconds, cpu, per_task, share)
+            scaling = round_scaling(cpus, per_task, share, run.measured)
         else:  # too few to measure: they join the rest
             tasks = itertools.chain(second, tasks)
 
     item = head if runs.unary else head[0]
     figures = probe_figures(
-        runs.fn, item, probed[0], serial_tasks, per_task, share, scaling, cpus, total
+        runs.fn, item, probed[0], serial_tasks, per_task, share, scaling, cpus, total, load
     )
+    figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
+    # 3. The thread round could not tell (no idle CPU): measure processes, if worth it.
+    if wants_process_round(figures, cpus):
+        third = list(itertools.islice(tasks, scaling_round_size(cpus, per_task)))
+        if len(third) >= cpus:
+            run = runs.start(
+                "processes",
+                cpus,
+                iter(third),
+                total=len(third),
+                first_index=first_index + taken,
+                chunksize=1,
+                progress=progress,
+            )
+            results, error = _drain(run)
+            yield results
+            if error is not None:
+                raise error
+            taken += len(third)
+            figures = dataclasses.replace(
+                figures, process_scaling=round_scaling(cpus, per_task, share, run.measured)
+            )
+        else:
+            tasks = itertools.chain(third, tasks)
     return Probed(figures, taken, tasks)
 
 

@@ -122,3 +122,94 @@ def test_work_too_costly_to_send_runs_on_threads_if_they_still_gained(
         assert f"{scaling:.2f}x one thread's rate" in decision.reasons[-1]
     else:
         assert decision.reasons[-1].endswith("so serial")
+
+
+# -- a busy machine: "holds the GIL" only when a CPU stood idle (#14) -----------------------
+
+BUSY = {"idle_cpus": 0.02, "others_cpus": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("round_cpus", "mode"),
+    [(rules.PARALLEL_CPUS - EPS, "threads"), (rules.PARALLEL_CPUS, "threads")],
+)
+def test_threads_that_ran_in_parallel_under_load_release_the_gil(
+    round_cpus: float, mode: str
+) -> None:
+    # 2 threads and a busy program on 2 CPUs: 1.33x, short of scaling, but in parallel
+    figures = _figures(thread_scaling=1.33, round_cpus=round_cpus, idle_cpus=0.0, others_cpus=0.64)
+    decision = decide(figures, cpus=2)
+    assert decision.mode == mode
+    text = " ".join(decision.reasons)
+    assert ("ran in parallel" in text) == (round_cpus >= rules.PARALLEL_CPUS)
+    assert "holds the GIL" not in text
+
+
+@pytest.mark.parametrize(
+    ("idle", "says_gil"),
+    [(rules.IDLE_CPUS_TO_TELL - EPS, False), (rules.IDLE_CPUS_TO_TELL, True)],
+)
+def test_the_gil_is_named_only_when_a_cpu_stood_idle(idle: float, says_gil: bool) -> None:
+    figures = _figures(round_cpus=1.0, idle_cpus=idle, others_cpus=2 - 1 - idle)
+    decision = decide(figures, cpus=2)
+    text = " ".join(decision.reasons)
+    assert ("holds the GIL" in text) == says_gil
+    assert ("cannot tell" in text) == (not says_gil)
+    assert decision.mode == ("processes" if says_gil else "threads")
+
+
+def test_without_a_process_round_a_busy_machine_takes_threads_the_cheaper_choice() -> None:
+    decision = decide(_figures(round_cpus=1.0, **BUSY), cpus=2)
+    assert decision.mode == "threads"
+    assert "cheaper choice" in decision.reasons[-1]
+
+
+@pytest.mark.parametrize(
+    ("processes", "mode"),
+    [(1.0 * rules.THREADS_GAIN - EPS, "threads"), (1.0 * rules.THREADS_GAIN, "processes")],
+)
+def test_a_process_round_decides_what_the_thread_round_could_not(
+    processes: float, mode: str
+) -> None:
+    figures = _figures(round_cpus=1.0, process_scaling=processes, **BUSY)
+    decision = decide(figures, cpus=2)
+    assert decision.mode == mode
+    assert "processes ran" in decision.reasons[-1]
+
+
+def test_a_build_without_a_gil_is_never_said_to_hold_it() -> None:
+    figures = _figures(round_cpus=1.0, idle_cpus=0.9, others_cpus=0.1)
+    text = " ".join(decide(figures, cpus=2, gil_enabled=False).reasons)
+    assert "holds the GIL" not in text
+    assert "no GIL" in text
+
+
+def test_a_process_round_is_wanted_only_when_the_thread_round_could_not_tell() -> None:
+    left = rules.PROCESS_ROUND_SECONDS / 0.03  # tasks of 30 ms worth the round
+    long = {"total_tasks": int(left) + 10, "round_cpus": 1.0}
+    assert rules.wants_process_round(_figures(**long, **BUSY), cpus=2)
+    assert rules.wants_process_round(_figures(**{**long, "total_tasks": None}, **BUSY), cpus=2)
+    # too little work left to pay a pool's start-up
+    assert not rules.wants_process_round(_figures(total_tasks=10, round_cpus=1.0, **BUSY), cpus=2)
+    # an idle CPU: the round could tell
+    assert not rules.wants_process_round(_figures(**long, idle_cpus=0.9, others_cpus=0.1), cpus=2)
+    # in parallel: the round could tell
+    assert not rules.wants_process_round(_figures(**{**long, "round_cpus": 1.4}, **BUSY), cpus=2)
+    # waiting work, one CPU: never
+    assert not rules.wants_process_round(_figures(**long, cpu_share=0.1, **BUSY), cpus=2)
+    assert not rules.wants_process_round(_figures(**long, **BUSY), cpus=1)
+
+
+@pytest.mark.parametrize(
+    ("held", "mode", "says"),
+    [
+        (rules.GIL_HELD_SHARE - EPS, "threads", "found the GIL free"),
+        (rules.GIL_HELD_SHARE, "processes", "waited for the GIL"),
+    ],
+)
+def test_on_a_busy_machine_the_gil_meter_tells(held: float, mode: str, says: str) -> None:
+    figures = _figures(round_cpus=1.0, gil_held_share=held, **BUSY)
+    decision = decide(figures, cpus=2)
+    assert decision.mode == mode
+    assert says in " ".join(decision.reasons)
+    assert not rules.wants_process_round(figures, cpus=2)  # no round on processes needed

@@ -124,13 +124,23 @@ def test_bad_arguments() -> None:
         poolwise.profile(identity, [])
 
 
-def test_scaling_is_bounded_by_the_cores_the_threads_kept_busy() -> None:
-    from poolwise.profiling import thread_scaling
+def _measured(count: int, seconds: float, cpu_seconds: float) -> Any:
+    from poolwise.stats import Measured
 
-    # 4 tasks of 50 ms in 0.1 s: twice one thread's rate, if the baseline was right...
-    assert thread_scaling(4, 0.1, cpu_seconds=0.2, per_task=0.05, cpu_share=1.0) == 2.0
-    # ...but one core busy means the GIL held them: the baseline ran slow
-    assert thread_scaling(4, 0.1, cpu_seconds=0.1, per_task=0.05, cpu_share=1.0) == 1.0
-    # half of each task waits: one busy core is two threads' worth
-    assert thread_scaling(4, 0.1, cpu_seconds=0.1, per_task=0.05, cpu_share=0.5) == 2.0
-    assert thread_scaling(4, 0.0, cpu_seconds=0.0, per_task=0.05, cpu_share=1.0) is None
+    measured = Measured()
+    measured.add(count, seconds, cpu_seconds)
+    return measured
+
+
+def test_scaling_is_bounded_by_the_cpu_the_tasks_got() -> None:
+    from poolwise.profiling import round_scaling
+
+    # 2 threads, tasks of 50 ms that each took 50 ms on the CPU: twice one thread's rate
+    assert round_scaling(2, 0.05, 1.0, _measured(4, 0.2, 0.2)) == 2.0
+    # each took 100 ms, half of it on the CPU: the GIL (or another program) held them
+    assert round_scaling(2, 0.05, 1.0, _measured(4, 0.4, 0.2)) == 1.0
+    # a cold first task made the baseline 100 ms, but the CPU share says one core's worth
+    assert round_scaling(2, 0.1, 1.0, _measured(4, 0.4, 0.2)) == 1.0
+    # tasks that half wait: half a CPU each is all they ever need
+    assert round_scaling(2, 0.05, 0.5, _measured(4, 0.2, 0.1)) == 2.0
+    assert round_scaling(2, 0.05, 1.0, _measured(0, 0.0, 0.0)) is None

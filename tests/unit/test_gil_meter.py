@@ -1,0 +1,43 @@
+"""gil_meter: a napping thread finds the GIL held while pure Python runs, free while C code
+that releases it runs (#14)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from poolwise.gil_meter import GilMeter
+
+
+def _spin_python(seconds: float) -> int:
+    end, count = time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        count += 1
+    return count
+
+
+def _hash_in_c(seconds: float) -> None:
+    block = b"x" * (8 << 20)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        hashlib.sha256(block).digest()  # releases the GIL for inputs over 2 KiB
+
+
+def test_pure_python_holds_the_gil() -> None:
+    with GilMeter() as meter:
+        _spin_python(0.1)
+    share = meter.held_share()
+    assert share is not None
+    assert share >= 0.5, (share, meter.wakeups)
+
+
+def test_c_code_that_releases_the_gil_leaves_it_free() -> None:
+    with GilMeter() as meter:
+        _hash_in_c(0.1)
+    share = meter.held_share()
+    assert share is not None
+    assert share < 0.5, (share, meter.wakeups)
+
+
+def test_no_wakeup_means_no_figure() -> None:
+    assert GilMeter().held_share() is None
