@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PROBE_SECONDS",
     "PROBE_TASKS",
+    "ROUND_OVERRUN",
+    "ROUND_SHARE",
     "SCALING_MIN_TASK",
     "SCALING_ROUNDS",
     "SCALING_SECONDS",
@@ -60,6 +62,7 @@ __all__ = [
     "profile",
     "round_scaling",
     "scaling_round_size",
+    "thread_scaling",
 ]
 
 #: Tasks timed one by one on the calling thread (a guess: enough to average out one
@@ -71,6 +74,10 @@ SCALING_ROUNDS = 1
 #: ...and enough for the round to last this long, when the sample has them: shorter rounds
 #: let one scheduler hiccup decide (seen: 1.67x-2.05x for hashlib at 45 ms on 2 cores).
 SCALING_SECONDS = 0.05
+#: A thread round takes no more inputs once it has run this many times SCALING_SECONDS...
+ROUND_OVERRUN = 2
+#: ...nor more than this share of a map's inputs, when their number is known (a guess).
+ROUND_SHARE = 0.25
 #: Bytes a second a big buffer travels to a process worker: through shared memory since
 #: issue #7, where a fresh 64 MB segment costs ~45 ms to fill on 2 cores (the kernel zeroing
 #: new pages dominates) and each task's mapping ~4 ms more. A ``share()``d buffer is sent
@@ -126,15 +133,29 @@ def scaling_round_size(cpus: int, per_task: float) -> int:
     return math.ceil(wanted / cpus) * cpus
 
 
-def round_scaling(workers: int, per_task: float, share: float, measured: Measured) -> float | None:
-    """How many times one thread's rate ``workers`` threads or processes ran at, from the
-    time each task of their round took where it ran (a pool's start-up and hand-offs
-    excluded, so threads and processes are measured alike).
+def thread_scaling(
+    task_cpu_seconds: float, seconds: float, cpu_seconds: float, cpu_share: float
+) -> float | None:
+    """How many times one thread's rate a round on several threads ran at, ``seconds`` long.
 
-    A task that waited for the GIL or for a CPU another program held took longer than
-    ``per_task``; the rate alone over-states scaling when that one-thread baseline ran
-    slow (a cold first task), so the CPU the tasks got bounds it: work that holds the GIL
-    gets half a CPU per task on 2 threads, however long the baseline took.
+    The work done is the tasks' own CPU time over the share of a task spent on the CPU
+    (one thread's seconds of it), whatever the tasks' sizes: a round that took a few big
+    tasks is measured as well as one of equal ones. This process's CPU time bounds it too,
+    since work that holds the GIL keeps one core busy however many threads wait for it.
+    """
+    if seconds <= 0:
+        return None
+    return min(task_cpu_seconds, cpu_seconds) / max(cpu_share, 1e-9) / seconds
+
+
+def round_scaling(workers: int, per_task: float, share: float, measured: Measured) -> float | None:
+    """How many times one thread's rate ``workers`` processes ran at, from the time each
+    task of their round took in its worker (the pool's start-up excluded: it is paid once,
+    the rate is not).
+
+    A task that waited for a CPU another program held took longer than ``per_task``; the
+    rate alone over-states scaling when that one-thread baseline ran slow (a cold first
+    task), so the CPU the tasks got bounds it.
     """
     if not measured.count or measured.seconds <= 0:
         return None
@@ -267,25 +288,38 @@ def probe(
         # Its tasks' results are handed over only after the round: it reads ahead too.
         bound = runs.options.buffersize or MAX_READ_AHEAD
         wanted = min(scaling_round_size(cpus, per_task), max(cpus, bound // cpus * cpus))
+        if total is not None:
+            # Never most of a short map: its later tasks may be far bigger than the first
+            # (a map whose big tasks come last would run them all on threads here).
+            left = total - serial_tasks
+            wanted = min(wanted, max(cpus, math.ceil(left * ROUND_SHARE / cpus) * cpus))
         second = list(itertools.islice(tasks, wanted))
         if len(second) >= cpus:
+            rest = iter(second)
             run = runs.start(
                 "threads",
                 cpus,
-                iter(second),
+                rest,
                 total=len(second),
                 first_index=first_index + taken,
                 chunksize=1,
                 progress=progress,
             )
+            started, cpu = time.perf_counter(), time.process_time()
             meter = LoadMeter()
-            scaled, error = _drain(run)
+            # Sized from the first tasks; bounded in time too, for when later ones are
+            # bigger (a map whose big tasks come last must not run them all here).
+            scaled, error = _drain(run, stop_after=SCALING_SECONDS * ROUND_OVERRUN)
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             load = meter.stop()
             yield scaled
             if error is not None:
                 raise error
-            taken += len(second)
-            scaling = round_scaling(cpus, per_task, share, run.measured)
+            taken += run.taken
+            tasks = itertools.chain(rest, tasks)  # what the round did not take
+            # The tasks' CPU time and this process's, over wall time: not the tasks' wall
+            # times, since tasks of uneven size that ran alone never waited for the GIL.
+            scaling = thread_scaling(run.measured.cpu_seconds, seconds, cpu, share)
         else:  # too few to measure: they join the rest
             tasks = itertools.chain(second, tasks)
 
@@ -320,12 +354,16 @@ def probe(
     return Probed(figures, taken, tasks)
 
 
-def _drain(run: MapRun) -> tuple[list[Any], BaseException | None]:
-    """The run's results, and the error that stopped it (raised later, in input order)."""
+def _drain(run: MapRun, stop_after: float | None = None) -> tuple[list[Any], BaseException | None]:
+    """The run's results, and the error that stopped it (raised later, in input order);
+    it takes no more inputs once ``stop_after`` seconds have passed."""
     results: list[Any] = []
+    deadline = None if stop_after is None else time.perf_counter() + stop_after
     try:
         for batch in run.batches():
             results.extend(batch)
+            if deadline is not None and time.perf_counter() >= deadline:
+                run.stop_taking()
     except Exception as exc:  # noqa: BLE001 - raised by the caller after the results before it
         return results, exc
     return results, None

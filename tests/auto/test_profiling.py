@@ -132,12 +132,24 @@ def _measured(count: int, seconds: float, cpu_seconds: float) -> Any:
     return measured
 
 
-def test_scaling_is_bounded_by_the_cpu_the_tasks_got() -> None:
+def test_thread_scaling_is_work_done_over_wall_time_bounded_by_the_busy_cores() -> None:
+    from poolwise.profiling import thread_scaling
+
+    # 0.2 s of task CPU time in 0.1 s, the process 0.2 s on the CPU: twice one thread
+    assert thread_scaling(0.2, 0.1, cpu_seconds=0.2, cpu_share=1.0) == 2.0
+    # the process kept one core busy: the GIL held them, whatever the tasks counted
+    assert thread_scaling(0.2, 0.1, cpu_seconds=0.1, cpu_share=1.0) == 1.0
+    # half of each task waits: 0.1 s on the CPU is 0.2 s of one thread's work
+    assert thread_scaling(0.1, 0.1, cpu_seconds=0.1, cpu_share=0.5) == 2.0
+    assert thread_scaling(0.2, 0.0, cpu_seconds=0.0, cpu_share=1.0) is None
+
+
+def test_process_scaling_is_bounded_by_the_cpu_the_tasks_got() -> None:
     from poolwise.profiling import round_scaling
 
-    # 2 threads, tasks of 50 ms that each took 50 ms on the CPU: twice one thread's rate
+    # 2 workers, tasks of 50 ms that each took 50 ms on the CPU: twice one thread's rate
     assert round_scaling(2, 0.05, 1.0, _measured(4, 0.2, 0.2)) == 2.0
-    # each took 100 ms, half of it on the CPU: the GIL (or another program) held them
+    # each took 100 ms, half of it on the CPU: another program held the CPUs half the time
     assert round_scaling(2, 0.05, 1.0, _measured(4, 0.4, 0.2)) == 1.0
     # a cold first task made the baseline 100 ms, but the CPU share says one core's worth
     assert round_scaling(2, 0.1, 1.0, _measured(4, 0.4, 0.2)) == 1.0
