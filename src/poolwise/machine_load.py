@@ -14,7 +14,11 @@ import time
 
 import psutil
 
-__all__ = ["LoadMeter", "RoundLoad"]
+__all__ = ["BUSY_SHARE", "LoadMeter", "RoundLoad", "busy_note"]
+
+#: Share of the machine's CPU time other programs may take before a measurement is called
+#: taken on a busy machine (a guess: a browser tab or an editor stays under it).
+BUSY_SHARE = 0.15
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,21 +50,40 @@ def _machine_seconds() -> tuple[float, float] | None:
     return busy, idle
 
 
+def _tree_seconds() -> float:
+    """CPU seconds of this process and its descendants (those gone included, as far as
+    their parents reaped them): the lab's work runs in worker processes too."""
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # gone meanwhile: its parent counts it once reaped
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 class LoadMeter:
-    """Started when a round starts; ``stop()`` says how the CPUs were used meanwhile."""
+    """Started when a round starts; ``stop()`` says how the CPUs were used meanwhile.
 
-    __slots__ = ("_machine", "_own", "_wall")
+    ``tree=True`` counts this process's descendants as its own (the lab's experiments
+    start worker processes); otherwise only this process's threads are its own.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_machine", "_own", "_own_clock", "_wall")
+
+    def __init__(self, *, tree: bool = False) -> None:
+        self._own_clock = _tree_seconds if tree else time.process_time
         self._machine = _machine_seconds()
-        self._own = time.process_time()
+        self._own = self._own_clock()
         self._wall = time.perf_counter()
 
     def stop(self) -> RoundLoad | None:
         """The round's load; None if the machine's figures are missing or too coarse
         (the kernel counts CPU time in ticks of 10 ms: a round needs several)."""
         wall = time.perf_counter() - self._wall
-        own = time.process_time() - self._own
+        own = self._own_clock() - self._own
         after = _machine_seconds()
         if self._machine is None or after is None or wall < 0.02:
             return None
@@ -72,3 +95,16 @@ class LoadMeter:
             idle_cpus=max(0.0, idle / wall),
             others_cpus=max(0.0, (busy - own) / wall),
         )
+
+
+def busy_note(load: RoundLoad | None, cpus: int) -> str | None:
+    """What to say, with a measurement, about the CPU other programs took meanwhile."""
+    if load is None or cpus < 1:
+        return None
+    share = min(1.0, load.others_cpus / cpus)
+    if share >= BUSY_SHARE:
+        return (
+            f"the machine was busy: {share:.0%} of its CPU time went to other programs while "
+            "this ran, so speed-ups here are a lower bound"
+        )
+    return f"{share:.0%} of the machine's CPU time went to other programs while this ran"

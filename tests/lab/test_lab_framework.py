@@ -153,7 +153,16 @@ def test_json_carries_a_typed_record_as_figures_by_name() -> None:
     )
     data = json.loads(json.dumps(LabReport.of([row], full=False, seconds=1.0).to_dict()))
     (row_data,) = data["rows"]
-    assert set(row_data) == {"key", "row", "claim", "measurement", "verdict", "seconds", "error"}
+    assert set(row_data) == {
+        "key",
+        "row",
+        "claim",
+        "measurement",
+        "verdict",
+        "seconds",
+        "other_programs_cpu_share",
+        "error",
+    }
     assert set(row_data["measurement"]) == {"figures", "series", "notes"}
     figures = row_data["measurement"]["figures"]
     assert figures["thread, blocked in C: s to stop"] == 0.8

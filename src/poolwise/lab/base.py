@@ -145,6 +145,9 @@ class RowResult:
     verdict: Verdict
     seconds: float
     error: str | None = None
+    #: Share of the machine's CPU time other programs took while the row ran (None: not
+    #: known here).
+    others_share: float | None = None
 
 
 class Experiment(Protocol[RecordT]):

@@ -57,5 +57,6 @@ def _row_dict(row: RowResult) -> dict[str, Any]:
         },
         "verdict": asdict(row.verdict),
         "seconds": row.seconds,
+        "other_programs_cpu_share": row.others_share,
         "error": row.error,
     }

@@ -8,10 +8,12 @@ not a crash of the whole lab.
 from __future__ import annotations
 
 import importlib
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from ..machine_load import LoadMeter, busy_note
 from .base import DEPENDS, LabSettings, Measurement, NamedFigures, RowResult, Verdict
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ def run_lab(
 
 def _run_one(experiment: Experiment[Any], settings: LabSettings) -> RowResult:
     started = time.perf_counter()
+    meter = LoadMeter(tree=True)  # how much CPU other programs took meanwhile (#14)
     try:
         measurement: Measurement[Any] = experiment.run(settings)
         verdict = experiment.judge(measurement)
@@ -70,7 +73,13 @@ def _run_one(experiment: Experiment[Any], settings: LabSettings) -> RowResult:
         measurement = Measurement(NamedFigures())
         verdict = Verdict(DEPENDS, f"could not be measured here: {type(exc).__name__}: {exc}")
         error = "".join(traceback.format_exception(exc))
+    load = meter.stop()
+    machine_cpus = os.cpu_count() or 1
+    note = busy_note(load, machine_cpus)
+    if note is not None:
+        measurement.notes.append(note)
     return RowResult(
+        others_share=None if load is None else min(1.0, load.others_cpus / machine_cpus),
         key=experiment.key,
         row=experiment.row,
         claim=experiment.claim,
