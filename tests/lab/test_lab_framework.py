@@ -114,6 +114,22 @@ def test_terminal_table_shows_claim_verdict_and_reason() -> None:
 
 
 @pytest.mark.usefixtures("fake_registry")
+def test_an_80_column_terminal_gets_whole_lines_not_a_squeezed_table() -> None:
+    rows = runner.run_lab(LabSettings(cpus=2), only=["fake"])
+    rows[0].measurement.notes.append("a note long enough to wrap " * 4)
+    report = LabReport.of(rows, full=False, seconds=1.0)
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=80, color_system=None))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "Fake row  holds" in lines
+    assert any(line.startswith("seed Fakes are fast") for line in lines)
+    assert any(line.startswith("here reached 1.9x") for line in lines)
+    assert "…" not in out.getvalue()  # nothing cut short
+    assert len(lines) < 15
+
+
+@pytest.mark.usefixtures("fake_registry")
 def test_cli_lab_writes_json_with_machine_facts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,10 +28,41 @@ def _machine_line(report: LabReport) -> str:
     )
 
 
+#: Narrower terminals (80 columns, say) get one block per row instead of a four-column
+#: table, which there wrapped each reason into a column a dozen characters wide.
+WIDE_COLUMNS = 110
+
+
 def print_report(report: LabReport, console: Console) -> None:
     """Print the machine facts and one row per experiment: claim, verdict, reason."""
     console.print(Text("poolwise lab: the processes-vs-threads table, measured here", "bold"))
     console.print(_machine_line(report))
+    if console.width < WIDE_COLUMNS:
+        _print_blocks(report, console)
+    else:
+        _print_table(report, console)
+
+
+def _print_blocks(report: LabReport, console: Console) -> None:
+    """One block per row: the row and its verdict, then the seed's claim, the measured
+    reason and the notes, each under a short label, at the console's full width."""
+    for row in report.rows:
+        console.print()
+        heading = Text(row.row, "bold")
+        heading.append("  ")
+        heading.append(row.verdict.status, _STYLES.get(row.verdict.status, ""))
+        console.print(heading)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+        grid.add_row("seed", row.claim)
+        grid.add_row("here", row.verdict.reason)
+        for note in row.measurement.notes:
+            grid.add_row("note", note)
+        console.print(grid)
+
+
+def _print_table(report: LabReport, console: Console) -> None:
     table = Table(show_lines=True, expand=True)
     table.add_column("row", style="bold", width=16)
     table.add_column("the seed says", ratio=3)
