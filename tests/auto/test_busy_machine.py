@@ -8,6 +8,7 @@ pure-Python compute to processes, tiny tasks to serial.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sqlite3
 import subprocess
@@ -80,7 +81,7 @@ def test_gil_releasing_c_code_goes_to_threads_under_load(
 @pytest.fixture
 def database(tmp_path: Path) -> str:
     path = str(tmp_path / "rows.sqlite")
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE t (a INTEGER, b INTEGER)")
         db.executemany("INSERT INTO t VALUES (?, ?)", ((i, i * 31 % 1000) for i in range(200_000)))
     return path

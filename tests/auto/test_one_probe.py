@@ -62,9 +62,6 @@ def test_same_figures_give_the_same_mode(
     monkeypatch: pytest.MonkeyPatch, scaling: float | None, share: float, expected: str
 ) -> None:
     """With the measured figures pinned, profile() and auto decide alike: one decide()."""
-    # The pinned figures are not the tasks' real ones: auto's drift watch would see the
-    # difference and probe again (a flake on a busy machine), so it is switched off here.
-    monkeypatch.setattr(importlib.import_module("poolwise.auto"), "DRIFT_FACTOR", float("inf"))
     monkeypatch.setattr(profiling, "cpus", lambda: 2)
     monkeypatch.setattr(pool_module, "cpus", lambda: 2)
     real = profiling.probe_figures
