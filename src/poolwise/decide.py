@@ -205,6 +205,12 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             "an extension that turned the GIL back on)"
         )
         reasons.append(f"{ideal} threads ran {scaling:.2f}x one thread's rate{idle}: {verdict}")
+    elif figures.gil_held_share is not None and figures.gil_held_share >= GIL_HELD_SHARE:
+        reasons.append(
+            f"while a task ran, another thread waited for the GIL on "
+            f"{figures.gil_held_share:.0%} of its wake-ups: the work holds the GIL, so no round "
+            "on threads"
+        )
 
     if figures.pickle_seconds is None:
         reasons.append("the function or its data cannot be pickled, so not processes")

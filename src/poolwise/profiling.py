@@ -54,6 +54,8 @@ __all__ = [
     "SCALING_MIN_TASK",
     "SCALING_ROUNDS",
     "SCALING_SECONDS",
+    "SURELY_HELD",
+    "SURE_WAKEUPS",
     "Probed",
     "Profile",
     "pickling_cost",
@@ -74,6 +76,11 @@ SCALING_ROUNDS = 1
 #: ...and enough for the round to last this long, when the sample has them: shorter rounds
 #: let one scheduler hiccup decide (seen: 1.67x-2.05x for hashlib at 45 ms on 2 cores).
 SCALING_SECONDS = 0.05
+#: The thread round is skipped when at least SURE_WAKEUPS of the GIL meter's wake-ups
+#: were measured and at least SURELY_HELD of them waited for the GIL (pure Python measured
+#: 0.75-1.0, on 2 busy CPUs too; C code that releases it 0-0.03).
+SURE_WAKEUPS = 3
+SURELY_HELD = 0.6
 #: A thread round takes no more inputs once it has run this many times SCALING_SECONDS...
 ROUND_OVERRUN = 2
 #: ...nor more than this share of a map's inputs, when their number is known (a guess).
@@ -284,7 +291,11 @@ def probe(
     scaling: float | None = None
     load: RoundLoad | None = None
     taken = serial_tasks
-    if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK:
+    # Work the GIL meter caught holding the GIL cannot scale on threads: a round there
+    # would only run its tasks one at a time (measured: 0.2-0.3 s of a 2.5 s map).
+    held = gil.held_share() if gil.wakeups >= SURE_WAKEUPS else None
+    plainly_held = held is not None and held >= SURELY_HELD
+    if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK and not plainly_held:
         # Its tasks' results are handed over only after the round: it reads ahead too.
         bound = runs.options.buffersize or MAX_READ_AHEAD
         wanted = min(scaling_round_size(cpus, per_task), max(cpus, bound // cpus * cpus))

@@ -101,5 +101,7 @@ def test_pure_python_compute_goes_to_processes_under_load() -> None:
 
 @pytest.mark.usefixtures("busy_cpu", "two_cpus")
 def test_waiting_and_tiny_tasks_keep_their_choice_under_load() -> None:
-    assert poolwise.profile(nap, range(10)).mode == "threads"
-    assert poolwise.profile(identity, range(20)).mode == "serial"
+    # most of three, as above: a 1 us task preempted once by the busy program looks like
+    # a task that waits
+    assert _most_common(nap, list(range(10)))[0] == "threads"
+    assert _most_common(identity, list(range(20)))[0] == "serial"

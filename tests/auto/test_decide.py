@@ -213,3 +213,10 @@ def test_on_a_busy_machine_the_gil_meter_tells(held: float, mode: str, says: str
     assert decision.mode == mode
     assert says in " ".join(decision.reasons)
     assert not rules.wants_process_round(figures, cpus=2)  # no round on processes needed
+
+
+def test_work_the_gil_meter_caught_holding_the_gil_needs_no_thread_round() -> None:
+    figures = _figures(thread_scaling=None, gil_held_share=0.96)
+    decision = decide(figures, cpus=2)
+    assert decision.mode == "processes"
+    assert "so no round on threads" in " ".join(decision.reasons)

@@ -156,3 +156,19 @@ def test_process_scaling_is_bounded_by_the_cpu_the_tasks_got() -> None:
     # tasks that half wait: half a CPU each is all they ever need
     assert round_scaling(2, 0.05, 0.5, _measured(4, 0.2, 0.1)) == 2.0
     assert round_scaling(2, 0.05, 1.0, _measured(0, 0.0, 0.0)) is None
+
+
+@pytest.mark.slow
+def test_pure_python_skips_the_thread_round_c_code_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The GIL meter catches pure Python holding the GIL, so no round runs it on threads one
+    task at a time; GIL-releasing C code still gets its round (does it scale?)."""
+    monkeypatch.setattr(profiling, "cpus", lambda: 2)
+    held = poolwise.profile(count_primes, [100_000 + 4000 * i for i in range(20)])
+    assert held.figures["gil_held_share"] >= profiling.SURELY_HELD
+    assert held.figures["thread_scaling"] is None
+    assert held.mode == "processes"
+    released = poolwise.profile(sha256_rounds, [1 << 20] * 20)
+    assert released.figures["gil_held_share"] < profiling.SURELY_HELD
+    assert released.figures["thread_scaling"] is not None
