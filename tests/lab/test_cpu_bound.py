@@ -121,8 +121,10 @@ def test_tiny_run_measures_every_workload_and_mode(
         assert numpy_figures == []
         assert any("poolwise[numpy]" in note for note in measurement.notes)
     verdict = cpu_bound.EXPERIMENT.judge(measurement)
-    # judged from this measurement: the reason quotes its workloads and a speed-up
-    assert "primes" in verdict.reason
+    # judged from this measurement: the reason quotes a pure-Python workload and a speed-up
+    # (which one depends on the tiny run's figures: the matmul alone when threads beat
+    # processes on it, as they do in some tiny runs on a busy 2-core machine)
+    assert "pure-Python" in verdict.reason, verdict.reason
     assert re.search(r"\d\.\d\dx", verdict.reason), verdict.reason
 
 
