@@ -289,3 +289,22 @@ def test_threads_as_fast_as_processes_wording(processes: float, wording: str) ->
     assert verdict.status == DEPENDS
     assert verdict.reason.startswith("NumPy releases the GIL")
     assert wording in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("primes_threads", "primes_processes", "near"),
+    [
+        (0.95, 1.9, False),  # far from both thresholds: measured once
+        (1.0, cpu_bound.SPEEDUP * (1 + cpu_bound.NEAR) - 0.01, True),  # processes near 1.3x
+        (cpu_bound.NO_SPEEDUP * (1 - cpu_bound.NEAR) + 0.01, 1.9, True),  # threads near 1.15x
+    ],
+)
+def test_figures_near_a_threshold_ask_for_another_run(
+    primes_threads: float, primes_processes: float, near: bool
+) -> None:
+    speedups = {
+        "threads": {"primes": (1.0, primes_threads)},
+        "processes": {"primes": (1.0, primes_processes)},
+    }
+    measurement = Measurement(_scaling(2, speedups=speedups))
+    assert cpu_bound.EXPERIMENT.near_threshold(measurement) is near

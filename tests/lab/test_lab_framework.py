@@ -14,6 +14,7 @@ from poolwise.lab import interrupt, runner
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
+    NOT_HERE,
     LabSettings,
     Measurement,
     NamedFigures,
@@ -184,3 +185,64 @@ def test_json_carries_a_typed_record_as_figures_by_name() -> None:
     assert figures["thread, blocked in C: s to stop"] == 0.8
     assert figures["plain threading.Thread"] == "no way to stop it"
     assert "thread_c_s" not in figures
+
+
+class _NearThreshold:
+    """Measures the next figure of ``figures`` each run; the verdict turns on 1.3 (and 1.8
+    for a third status); every figure counts as near a threshold."""
+
+    key = "near"
+    row = "Near row"
+    claim = "Near claims"
+
+    def __init__(self, figures: list[float]) -> None:
+        self.figures = iter(figures)
+        self.runs = 0
+
+    def run(self, settings: LabSettings) -> Measurement[NamedFigures]:
+        self.runs += 1
+        return Measurement(NamedFigures({"speed-up": next(self.figures)}))
+
+    def judge(self, measurement: Measurement[NamedFigures]) -> Verdict:
+        value = float(measurement.figures["speed-up"])
+        if value >= 1.8:
+            return Verdict(NOT_HERE, f"{value}x")
+        return Verdict(HOLDS if value >= 1.3 else DEPENDS, f"{value}x")
+
+    def near_threshold(self, measurement: Measurement[NamedFigures]) -> bool:
+        return True
+
+
+def _run_near(monkeypatch: pytest.MonkeyPatch, figures: list[float]) -> tuple[RowResult, int]:
+    experiment = _NearThreshold(figures)
+    monkeypatch.setattr(runner, "load_experiment", lambda key: experiment)
+    monkeypatch.setattr(runner, "EXPERIMENTS", {"near": "unused"})
+    [row] = runner.run_lab(LabSettings(cpus=2), only=["near"])
+    return row, experiment.runs
+
+
+def test_a_verdict_near_its_threshold_is_measured_until_two_runs_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    row, runs = _run_near(monkeypatch, [1.35, 1.2, 1.25, 9.9])
+    assert runs == 3
+    assert row.verdict == Verdict(DEPENDS, "1.25x")
+    assert "measured 3 times" in " ".join(row.measurement.notes)
+    assert "2 of 3 runs gave this verdict" in " ".join(row.measurement.notes)
+    row, runs = _run_near(monkeypatch, [1.35, 1.4, 9.9])
+    assert runs == 2
+    assert row.verdict.status == HOLDS
+
+
+def test_a_verdict_that_varies_with_every_run_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    row, runs = _run_near(monkeypatch, [1.0, 1.5, 2.0, 9.9])
+    assert runs == runner.MAX_RUNS == 3
+    assert row.verdict.status == DEPENDS
+    assert row.verdict.reason.startswith("the verdict varied between 3 runs here")
+    assert "depends, holds, does not hold here" in row.verdict.reason
+
+
+@pytest.mark.usefixtures("fake_registry")
+def test_a_verdict_far_from_its_thresholds_is_measured_once() -> None:
+    [row] = runner.run_lab(LabSettings(cpus=2), only=["fake"])  # no near_threshold at all
+    assert not any("measured" in note for note in row.measurement.notes)
