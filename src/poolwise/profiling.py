@@ -79,7 +79,7 @@ SCALING_SECONDS = 0.05
 #: The thread round is skipped when at least SURE_WAKEUPS of the GIL meter's wake-ups
 #: were measured and at least SURELY_HELD of them waited for the GIL (pure Python measured
 #: 0.75-1.0, on 2 busy CPUs too; C code that releases it 0-0.03).
-SURE_WAKEUPS = 3
+SURE_WAKEUPS = 2
 SURELY_HELD = 0.6
 #: A thread round takes no more inputs once it has run this many times SCALING_SECONDS...
 ROUND_OVERRUN = 2

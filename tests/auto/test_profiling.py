@@ -165,7 +165,9 @@ def test_pure_python_skips_the_thread_round_c_code_does_not(
     """The GIL meter catches pure Python holding the GIL, so no round runs it on threads one
     task at a time; GIL-releasing C code still gets its round (does it scale?)."""
     monkeypatch.setattr(profiling, "cpus", lambda: 2)
-    held = poolwise.profile(count_primes, [100_000 + 4000 * i for i in range(20)])
+    # tasks of ~0.1 s: the meter wakes a dozen times or more during the first one (the
+    # round is skipped only on SURE_WAKEUPS or more)
+    held = poolwise.profile(count_primes, [500_000 + 4000 * i for i in range(20)])
     assert held.figures["gil_held_share"] >= profiling.SURELY_HELD
     assert held.figures["thread_scaling"] is None
     assert held.mode == "processes"
