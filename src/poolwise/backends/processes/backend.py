@@ -83,6 +83,7 @@ class ProcessBackend(PicklingBackend):
             recipe=WorkerRecipe(context, process_class, initializer),
             functions=self.functions,
             buffers=self._buffers,
+            chunk_ids=self._chunk_ids,
         )
         self._sigterm_lock = threading.Lock()
         hold_sigterm()

@@ -33,6 +33,8 @@ from .handle import WorkerHandle
 from .loop import Loop
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ..base import WorkerOptions
     from ..buffers import BufferStore
     from ..packing import FunctionCache, Job
@@ -61,11 +63,14 @@ class Dispatcher:
         recipe: WorkerRecipe,
         functions: FunctionCache,
         buffers: BufferStore,
+        chunk_ids: Iterator[int],
     ) -> None:
         self.workers = workers
         self.options = options
         self._recipe = recipe
         self._functions = functions
+        #: The backend's chunk ids: a chunk given back is sent again under a new one.
+        self._chunk_ids = chunk_ids
         #: Segments holding the big buffers of chunks in flight (all freed at the end).
         self._buffers = buffers
         self._lock = threading.Lock()
@@ -338,6 +343,9 @@ class Dispatcher:
         worker.running.remove(job)
         worker.assigned -= len(job.chunk) - job.start
         self.counters["tasks_stolen"] += len(job.chunk) - job.start
+        # A new id: if it went back to the same worker, a second REVOKE under the old id
+        # would meet the first copy's entry there and give back the copy it is running.
+        job.chunk_id = next(self._chunk_ids)
         with self._lock:
             self._pending.appendleft(job)
         self._slot_freed(worker)
