@@ -166,11 +166,11 @@ class Chunker:
         # Splitting for balance below BALANCE_SECONDS of work gains nothing and costs a
         # round trip per chunk: with tiny tasks the cost per task would grow with the
         # number of workers (20,000 tasks on 64 workers: chunks of 78).
+        if self._total is None:
+            return self._cap
         floor = max(1, int(BALANCE_SECONDS / per_task))
         if self._limit is not None:
             floor = min(floor, self._limit)
-        if self._total is None:
-            return self._cap
         left = max(1, self._total - self._taken)
         guided = math.ceil(left / (CHUNKS_PER_WORKER * self._workers))
         return max(min(self._cap, guided), min(floor, MAX_CHUNK_TASKS))

@@ -165,7 +165,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             f"{ideal} threads ran {scaling:.2f}x one thread's rate (at least "
             f"{SCALING_SHARE:.0%} of {ideal}x): {why}, so threads on all {cpus} CPUs"
         )
-        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+        return _threads_on_all(cpus, reasons, figures, remaining)
     if scaling is not None and ran_in_parallel(figures):
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate but kept "
@@ -173,7 +173,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             f"{figures.others_cpus or 0.0:.2f}: they ran in parallel, so {why}; threads on "
             f"all {cpus} CPUs"
         )
-        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+        return _threads_on_all(cpus, reasons, figures, remaining)
     if scaling is not None and cannot_tell(figures):
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate, but other programs used "
@@ -189,11 +189,8 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
                 f"its wake-ups: {why}, and the threads only lacked a free CPU; threads on "
                 f"all {cpus} CPUs"
             )
-            return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
-        reasons.append(
-            f"while a task ran, another thread waited for the GIL on {held:.0%} of its "
-            "wake-ups: the work holds the GIL"
-        )
+            return _threads_on_all(cpus, reasons, figures, remaining)
+        reasons.append(_gil_waited(held))
     elif scaling is not None:
         idle = (
             "" if figures.idle_cpus is None else f" while {figures.idle_cpus:.2f} CPUs stood idle"
@@ -206,11 +203,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         )
         reasons.append(f"{ideal} threads ran {scaling:.2f}x one thread's rate{idle}: {verdict}")
     elif figures.gil_held_share is not None and figures.gil_held_share >= GIL_HELD_SHARE:
-        reasons.append(
-            f"while a task ran, another thread waited for the GIL on "
-            f"{figures.gil_held_share:.0%} of its wake-ups: the work holds the GIL, so no round "
-            "on threads"
-        )
+        reasons.append(_gil_waited(figures.gil_held_share) + ", so no round on threads")
 
     if figures.pickle_seconds is None:
         reasons.append("the function or its data cannot be pickled, so not processes")
@@ -238,6 +231,14 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         f"compute, under {TRAVEL_SHARE:.0%}): processes on all {cpus} CPUs"
     )
     return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+
+
+def _gil_waited(held: float) -> str:
+    """The GIL meter's finding, for work it caught holding the GIL."""
+    return (
+        f"while a task ran, another thread waited for the GIL on {held:.0%} of its "
+        "wake-ups: the work holds the GIL"
+    )
 
 
 def ran_in_parallel(figures: ProbeFigures) -> bool:
@@ -280,7 +281,7 @@ def _busy_machine(
             "threads, the cheaper choice (no start-up, no copying): too little work was "
             f"left to measure a round on processes (under {duration(PROCESS_ROUND_SECONDS)})"
         )
-        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+        return _threads_on_all(cpus, reasons, figures, remaining)
     gain = processes / max(threads, 1.0)
     if gain >= THREADS_GAIN:
         reasons.append(
@@ -294,7 +295,7 @@ def _busy_machine(
         f"better than threads (under {THREADS_GAIN}x their {threads:.2f}x): threads, the "
         "cheaper choice"
     )
-    return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+    return _threads_on_all(cpus, reasons, figures, remaining)
 
 
 def _threads_or_serial(
@@ -307,9 +308,16 @@ def _threads_or_serial(
             f"but {figures.scaling_threads} threads still ran {scaling:.2f}x one thread's "
             f"rate (at least {THREADS_GAIN}x): threads on all {cpus} CPUs"
         )
-        return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+        return _threads_on_all(cpus, reasons, figures, remaining)
     reasons[-1] += ", so serial"
     return Decision("serial", 1, reasons)
+
+
+def _threads_on_all(
+    cpus: int, reasons: list[str], figures: ProbeFigures, remaining: int | None
+) -> Decision:
+    """Threads, one per CPU, unless the work left is too small for a pool."""
+    return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
 
 
 def _unless_tiny(decision: Decision, figures: ProbeFigures, remaining: int | None) -> Decision:
