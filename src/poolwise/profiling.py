@@ -92,7 +92,7 @@ ROUND_SHARE = 0.25
 TRANSFER_BYTES_PER_SECOND = 1.3e9
 #: A serial probe stops early once it has run this long (and at least one task): a slow
 #: first task is measured well enough, and probing must not delay the rest (seconds).
-PROBE_SECONDS = 0.005
+PROBE_SECONDS = 0.002
 #: Tasks shorter than this are not timed on threads: a round would measure the queue, not
 #: the work (seconds; about the threads backend's chunk cost, 3e-5 s, times 3).
 SCALING_MIN_TASK = 1e-4
