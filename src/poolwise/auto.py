@@ -64,8 +64,8 @@ def reusable(figures: ProbeFigures, cpus: int) -> bool:
     for lack of inputs)."""
     return (
         figures.thread_scaling is not None
-        or figures.cpu_share < IO_CPU_SHARE
         or figures.seconds_per_task < SCALING_MIN_TASK
+        or figures.cpu_share < IO_CPU_SHARE
         or cpus <= 1
     )
 

@@ -7,7 +7,7 @@ it triggered. Tests feed it synthetic figures on both sides of every threshold.
 The rules, in order (DESIGN.md, "How auto decides"):
 1. One usable CPU: no pool can add compute; waiting work still overlaps on threads.
 2. Tasks that mostly wait (thread CPU time / wall time below ``IO_CPU_SHARE``): I/O-bound,
-   threads sized for concurrency, not for cores.
+   threads sized for concurrency, not for cores. Tasks under ``TINY_TASK`` count as compute.
 3. Compute that scales on threads (the work releases the GIL, or the build has none):
    threads on every CPU. Threads that kept more than ``PARALLEL_CPUS`` CPUs busy at once
    ran in parallel, even where other programs left too little CPU for their rate to scale.
@@ -38,6 +38,7 @@ __all__ = [
     "PROCESS_ROUND_SECONDS",
     "SCALING_SHARE",
     "THREADS_GAIN",
+    "TINY_TASK",
     "TRAVEL_SHARE",
     "Decision",
     "ProbeFigures",
@@ -50,6 +51,10 @@ __all__ = [
 #: Below this share of wall time spent on the CPU, a task is waiting, not computing (a
 #: guess: a task that computes a third of the time still gains from overlapping).
 IO_CPU_SHARE = 0.35
+#: Tasks shorter than this cannot be told waiting from computing: the share of a few
+#: microseconds on the CPU is noise (one preemption on a busy machine), and waiting that
+#: short gains nothing from threads (seconds; about the threads backend's chunk cost x 3).
+TINY_TASK = 1e-4
 #: Most threads for waiting work: enough to overlap many slow requests; beyond it, the
 #: other end (a server, a disk) is the limit (a guess, as ThreadPoolExecutor's 32 is).
 MAX_IO_WORKERS = 64
@@ -142,7 +147,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     ]
     remaining = None if figures.total_tasks is None else max(0, figures.total_tasks - figures.tasks)
 
-    if share < IO_CPU_SHARE:
+    if share < IO_CPU_SHARE and per_task >= TINY_TASK:
         # Enough threads that the CPU time of all of them fills the cores.
         wanted = math.ceil(cpus / max(share, 1.0 / MAX_IO_WORKERS))
         workers = max(2, min(MAX_IO_WORKERS, wanted, remaining or MAX_IO_WORKERS))
@@ -151,8 +156,13 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             f"threads, {workers} of them to overlap the waiting"
         )
         return _unless_tiny(Decision("threads", workers, reasons), figures, remaining)
-
-    reasons.append(f"{IO_CPU_SHARE:.0%} or more on the CPU means the tasks compute")
+    if share < IO_CPU_SHARE:
+        reasons.append(
+            f"tasks under {duration(TINY_TASK)} are too short to tell waiting from computing "
+            "(or to gain from overlapping their waits): they count as compute"
+        )
+    else:
+        reasons.append(f"{IO_CPU_SHARE:.0%} or more on the CPU means the tasks compute")
     if cpus <= 1:
         reasons.append("only 1 usable CPU here: no pool can add compute, so serial")
         return Decision("serial", 1, reasons)

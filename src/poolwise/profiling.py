@@ -28,7 +28,7 @@ import cloudpickle
 from .backends import backend_class
 from .backends.base import WorkerOptions
 from .chunking import Chunker
-from .decide import IO_CPU_SHARE, ProbeFigures, decide, wants_process_round
+from .decide import IO_CPU_SHARE, TINY_TASK, ProbeFigures, decide, wants_process_round
 from .gil_meter import GilMeter
 from .machine_load import LoadMeter
 from .maprun import MAX_READ_AHEAD
@@ -95,7 +95,7 @@ TRANSFER_BYTES_PER_SECOND = 1.3e9
 PROBE_SECONDS = 0.002
 #: Tasks shorter than this are not timed on threads: a round would measure the queue, not
 #: the work (seconds; about the threads backend's chunk cost, 3e-5 s, times 3).
-SCALING_MIN_TASK = 1e-4
+SCALING_MIN_TASK = TINY_TASK
 
 
 @dataclass

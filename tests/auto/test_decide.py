@@ -45,6 +45,25 @@ def test_io_threads_are_sized_for_concurrency_not_cores() -> None:
     assert decision.workers == 10  # 2 CPUs / 20% CPU each
 
 
+@pytest.mark.parametrize(
+    ("per_task", "mode"), [(rules.TINY_TASK - EPS, "serial"), (rules.TINY_TASK, "threads")]
+)
+def test_a_tiny_task_is_never_read_as_waiting(per_task: float, mode: str) -> None:
+    # a few microseconds with one preemption in them read as "mostly waiting" (#14)
+    figures = _figures(
+        cpu_share=0.1,
+        seconds_per_task=per_task,
+        thread_scaling=None,
+        pickle_seconds=1e-4,
+        total_tasks=20_000,
+    )
+    decision = decide(figures, cpus=2)
+    assert decision.mode == mode
+    assert ("too short to tell waiting from computing" in " ".join(decision.reasons)) == (
+        mode == "serial"
+    )
+
+
 def test_one_cpu_computes_serially() -> None:
     decision = decide(_figures(), cpus=1)
     assert decision.mode == "serial"
