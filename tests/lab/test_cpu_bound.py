@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from poolwise.lab import cpu_bound, cpu_workloads
+from poolwise.lab import base, cpu_bound, cpu_workloads
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
@@ -295,8 +295,8 @@ def test_threads_as_fast_as_processes_wording(processes: float, wording: str) ->
     ("primes_threads", "primes_processes", "near"),
     [
         (0.95, 1.9, False),  # far from both thresholds: measured once
-        (1.0, cpu_bound.SPEEDUP * (1 + cpu_bound.NEAR) - 0.01, True),  # processes near 1.3x
-        (cpu_bound.NO_SPEEDUP * (1 - cpu_bound.NEAR) + 0.01, 1.9, True),  # threads near 1.15x
+        (1.0, cpu_bound.SPEEDUP * (1 + base.NEAR) - 0.01, True),  # processes near 1.3x
+        (cpu_bound.NO_SPEEDUP * (1 - base.NEAR) + 0.01, 1.9, True),  # threads near 1.15x
     ],
 )
 def test_figures_near_a_threshold_ask_for_another_run(

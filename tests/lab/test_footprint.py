@@ -162,3 +162,16 @@ def test_a_thread_measured_below_one_page_counts_as_one_page(thread: float) -> N
 def test_depends_when_no_process_could_be_measured() -> None:
     thread = footprint.WorkerMemory("thread", "thread", 0.01)
     assert _judge(Measurement(footprint.Footprint((thread,), most_workers=2)))[0] == DEPENDS
+
+
+@pytest.mark.parametrize(
+    ("fork", "spawn", "near"),
+    [
+        (0.5, 40.0, False),  # fork 2x and spawn 40x a 0.25 MB thread: far from 5x
+        (1.3, 40.0, True),  # fork at 5.2x: near the factor
+        (0.5, 1.2, True),  # spawn at 4.8x, the heaviest: near it
+    ],
+)
+def test_a_ratio_near_the_factor_is_measured_again(fork: float, spawn: float, near: bool) -> None:
+    measurement = _measured(thread=0.25, fork=fork, spawn=spawn)
+    assert footprint.EXPERIMENT.near_threshold(measurement) is near

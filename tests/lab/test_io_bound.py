@@ -142,3 +142,18 @@ def test_depends_names_what_overlapped_and_what_did_not() -> None:
     reason = io_bound.EXPERIMENT.judge(_figures(network=(18.0, 17.2), files=(2.2, 2.4))).reason
     assert "past the 2 CPUs on network" in reason
     assert "sqlite and files stayed under 3x serial" in reason
+
+
+@pytest.mark.parametrize(
+    ("measurement", "near"),
+    [
+        (_figures(every=(10.0, 9.0)), False),  # far from every threshold: measured once
+        (_figures(every=(3.1, 3.1)), True),  # threads near the 3.0x bar on 2 CPUs
+        (_figures(every=(8.2, 10.0)), True),  # threads at 0.82 of processes: near KEEP_UP
+        (_figures(every=(1.0, 1.95)), True),  # processes 1.95x ahead: near WIDE_MARGIN
+    ],
+)
+def test_figures_near_a_threshold_are_measured_again(
+    measurement: Measurement[io_bound.IoRates], near: bool
+) -> None:
+    assert io_bound.EXPERIMENT.near_threshold(measurement) is near

@@ -152,3 +152,13 @@ def test_does_not_hold_when_the_parent_sees_a_process_write(seen: str) -> None:
 
 def test_depends_when_no_process_could_be_measured() -> None:
     assert _judge(_measured(processes_saw={}))[0] == DEPENDS
+
+
+@pytest.mark.parametrize(
+    ("saving", "near"), [(20.0, False), (2.1, True), (1.9, True), (1.5, False)]
+)
+def test_a_saving_near_the_factor_is_measured_again(saving: float, near: bool) -> None:
+    measurement = _shared_s(_COPY_S / saving)
+    assert memory_sharing.EXPERIMENT.near_threshold(measurement) is near
+    # a share() that could not be used has no saving to be near
+    assert not memory_sharing.EXPERIMENT.near_threshold(_measured(shared_saw="no"))

@@ -61,3 +61,17 @@ def test_verdict_rules(measurement: Measurement[startup.StartTimes], status: str
     verdict = startup.EXPERIMENT.judge(measurement)
     assert verdict.status == status
     assert verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("measurement", "near"),
+    [
+        (_figures(0.1, fork=5.0, spawn=50.0), False),  # 50x a thread: far from 10x
+        (_figures(0.1, fork=1.05, spawn=50.0), True),  # 10.5x: near SLOWER_FACTOR
+        (_figures(0.1), False),  # nothing measured, nothing to be near
+    ],
+)
+def test_a_ratio_near_the_factor_is_measured_again(
+    measurement: Measurement[startup.StartTimes], near: bool
+) -> None:
+    assert startup.EXPERIMENT.near_threshold(measurement) is near

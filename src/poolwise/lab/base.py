@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "Worker",
     "interpreters_unavailable",
+    "near",
     "worker_counts",
 ]
 
@@ -39,6 +40,10 @@ Status = Literal["holds", "does not hold here", "depends"]
 HOLDS: Status = "holds"
 NOT_HERE: Status = "does not hold here"
 DEPENDS: Status = "depends"
+
+#: A figure within this share of a verdict's threshold is measured again (#14): on a
+#: shared 2-core machine one run's figures move by about that much.
+NEAR = 0.1
 
 #: What a figure was measured on: a primitive itself (a thread, a process, an interpreter)
 #: or a poolwise pool of them.
@@ -195,3 +200,11 @@ def interpreters_unavailable() -> str | None:
     except BackendUnavailable as exc:
         return f"interpreters were not measured: {exc.why}; to measure them, {exc.how}"
     return None
+
+
+def near(value: float | None, *thresholds: float, margin: float = NEAR) -> bool:
+    """Whether ``value`` lies within ``margin`` (a share) of any of ``thresholds``: a
+    verdict turning on it could come out either way from one run to the next."""
+    if value is None or not math.isfinite(value):
+        return False
+    return any(abs(value - threshold) <= margin * abs(threshold) for threshold in thresholds)

@@ -27,6 +27,7 @@ from .base import (
     Series,
     Verdict,
     interpreters_unavailable,
+    near,
     worker_counts,
 )
 from .cpu_workloads import LABELS, PURE_PYTHON, RELEASES_GIL, WHY_RELEASED, cpu_workloads
@@ -61,9 +62,6 @@ SPEEDUP = 1.3
 #: No speed-up: threads running GIL-holding code measure ~0.9-1.05x; 1.15 clears that
 #: noise (a guess).
 NO_SPEEDUP = 1.15
-#: A deciding speed-up within this share of a threshold is measured again (#14): on a
-#: shared 2-core machine one run's figures move by about that much.
-NEAR = 0.1
 #: Threads "as fast as processes" when within 10% of them: run-to-run noise here (a guess).
 AS_FAST = 0.9
 #: Serial CPU time over wall time above which NumPy's BLAS used several cores by itself.
@@ -280,7 +278,7 @@ class CpuBound:
         return _verdict(measurement.record)
 
     def near_threshold(self, measurement: Measurement[CpuScaling]) -> bool:
-        """Whether a speed-up the verdict turns on is within NEAR of SPEEDUP or NO_SPEEDUP
+        """Whether a speed-up the verdict turns on is near SPEEDUP or NO_SPEEDUP
         (the lab's runner then measures again)."""
         scaling = measurement.record
         pure = scaling.at_top(PURE_PYTHON)
@@ -290,12 +288,7 @@ class CpuBound:
             max((processes for _, processes in pure.values()), default=None),
             max((threads for threads, _ in released.values()), default=None),
         ]
-        return any(
-            abs(value - threshold) <= NEAR * threshold
-            for value in deciding
-            if value is not None
-            for threshold in (SPEEDUP, NO_SPEEDUP)
-        )
+        return any(near(value, SPEEDUP, NO_SPEEDUP) for value in deciding)
 
 
 def _verdict(scaling: CpuScaling) -> Verdict:

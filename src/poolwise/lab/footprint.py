@@ -34,6 +34,7 @@ from .base import (
     Verdict,
     Worker,
     interpreters_unavailable,
+    near,
     worker_counts,
 )
 
@@ -210,6 +211,19 @@ class FootprintExperiment:
             f"{thread_text}): its pages stay shared with the parent until written "
             f"(copy-on-write); {heaviest} added {heavy_mb:.2f} MB ({heavy_ratio:.0f}x): "
             "it depends on the start method",
+        )
+
+    def near_threshold(self, measurement: Measurement[Footprint]) -> bool:
+        """Whether the lightest or heaviest process worker's memory, over a thread's, sits
+        near HEAVIER_FACTOR (the lab's runner then measures again)."""
+        footprint = measurement.record
+        processes = footprint.of("process")
+        if not processes:
+            return False
+        base = max(footprint.of("thread")["thread"], THREAD_FLOOR_MB)
+        return any(
+            near(mb / base, HEAVIER_FACTOR)
+            for mb in (min(processes.values()), max(processes.values()))
         )
 
 

@@ -30,6 +30,7 @@ from .base import (
     Measurement,
     Series,
     Verdict,
+    near,
     worker_counts,
 )
 from .disk_tasks import make_database, query, write_read
@@ -365,6 +366,17 @@ class IoBound:
     def judge(self, measurement: Measurement[IoRates]) -> Verdict:
         """Holds if threads scale I/O past the CPUs everywhere and keep up with processes."""
         return _judge(measurement.record)
+
+    def near_threshold(self, measurement: Measurement[IoRates]) -> bool:
+        """Whether a figure the verdict turns on sits near its threshold: threads' speed-up
+        near the bar for overlapping, or their rate against processes' near KEEP_UP or
+        WIDE_MARGIN (the lab's runner then measures again)."""
+        rates = measurement.record
+        bar = max(MIN_SPEEDUP, BEYOND_CPUS * rates.cpus)
+        return any(
+            near(outcome.threads_x, bar) or near(outcome.vs_processes, KEEP_UP, WIDE_MARGIN)
+            for outcome in map(_outcome, rates.workloads)
+        )
 
 
 EXPERIMENT = IoBound()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..shared import SEGMENT_PREFIX, share
-from .base import Measurement, Verdict
+from .base import Measurement, Verdict, near
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -299,6 +299,15 @@ class MemorySharingExperiment:
             f"{facts}; share() took {shared_s:.2f} s, "
             f"no {SHARED_SAVING_FACTOR:.0f}x saving over the copy",
         )
+
+    def near_threshold(self, measurement: Measurement[Sharing]) -> bool:
+        """Whether share()'s saving over the copy sits near SHARED_SAVING_FACTOR (the lab's
+        runner then measures again)."""
+        sharing = measurement.record
+        shared_s = sharing.shared_hand_over_s
+        if sharing.shared_saw != "yes" or not shared_s:
+            return False
+        return near(sharing.copy_hand_over_s / shared_s, SHARED_SAVING_FACTOR)
 
 
 EXPERIMENT = MemorySharingExperiment()

@@ -26,6 +26,7 @@ from .base import (
     Verdict,
     Worker,
     interpreters_unavailable,
+    near,
 )
 
 if TYPE_CHECKING:
@@ -220,6 +221,16 @@ class StartupExperiment:
             f"{thread:.2f} ms, while {slowest_name} took {slowest:.1f} ms: it depends on the "
             "start method",
         )
+
+    def near_threshold(self, measurement: Measurement[StartTimes]) -> bool:
+        """Whether the fastest process start, over a thread's, sits near SLOWER_FACTOR (the
+        lab's runner then measures again)."""
+        times = measurement.record
+        thread = times.of("thread")["thread"]
+        processes = times.of("process")
+        if not processes or thread <= 0:
+            return False
+        return near(min(processes.values()) / thread, SLOWER_FACTOR)
 
 
 EXPERIMENT = StartupExperiment()
