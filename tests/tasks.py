@@ -464,3 +464,20 @@ def sqlite_query(path: str) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         (total,) = db.execute("SELECT sum(a * b % 7) FROM t WHERE a % 3 != 0").fetchone()
     return int(total)
+
+
+def nested_sum(n: int, mode: str = "threads", workers: int | None = 2, depth: int = 1) -> int:
+    """Sum of squares below n, by a warm map nested in this task (``depth`` levels deep)."""
+    import poolwise
+
+    if depth <= 1:
+        return sum(poolwise.map(square, range(n), mode=mode, workers=workers))  # type: ignore[arg-type]
+    inner = [(n, mode, workers, depth - 1)] * 2
+    return sum(poolwise.starmap(nested_sum, inner, mode=mode, workers=workers)) // 2  # type: ignore[arg-type]
+
+
+def nested_imap_sum(n: int, mode: str = "threads") -> int:
+    """As nested_sum, through a lazy imap that is consumed while the outer pool is busy."""
+    import poolwise
+
+    return sum(poolwise.imap(square, range(n), mode=mode, workers=2))  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, Unpack, overload
 
+from . import nesting
 from . import options as _options
 from .options import RunOptions
 from .pool import Mode, Pool
@@ -39,32 +40,57 @@ T = TypeVar("T")
 IDLE_TIMEOUT = 300.0
 
 _lock = threading.Lock()
-_pools: dict[tuple[str, int | None], Pool] = {}
-_last_used: dict[tuple[str, int | None], float] = {}
-_users: dict[tuple[str, int | None], int] = {}
+
+
+class _Key(NamedTuple):
+    mode: str
+    workers: int | None
+    #: nesting.depth() of the callers: a worker's nested map never waits on its own pool.
+    depth: int
+
+
+_pools: dict[_Key, Pool] = {}
+_last_used: dict[_Key, float] = {}
+_users: dict[_Key, int] = {}
 _wakeup = threading.Condition(_lock)
 _reaper: threading.Thread | None = None
 
 
-def _acquire(mode: str, workers: int | None) -> tuple[tuple[str, int | None], Pool]:
+def _acquire(mode: str, workers: int | None) -> tuple[_Key, Pool]:
     global _reaper
     _options.check_mode(mode)
     _options.check_workers(workers)
-    key = (mode, workers)
+    key = _Key(mode, workers, nesting.depth())
+    retired: list[Pool] = []
     with _lock:
         pool = _pools.get(key)
         if pool is None:
             pool = Pool(mode, workers)  # type: ignore[arg-type]
             _pools[key] = pool
             _last_used[key] = time.monotonic()
+            # One warm pool per mode and depth while idle: a loop over workers=1..8 must
+            # not leave 8 pools (38 processes) for the reaper's 5 minutes (#15).
+            idle_alike = [
+                other
+                for other in _pools
+                if other != key
+                and (other.mode, other.depth) == (key.mode, key.depth)
+                and not _users.get(other, 0)
+            ]
+            for other in idle_alike:
+                retired.append(_pools.pop(other))
+                _users.pop(other, None)
+                _last_used.pop(other, None)
         _users[key] = _users.get(key, 0) + 1
         if _reaper is None:
             _reaper = threading.Thread(target=_reap, name="poolwise-warm-reaper", daemon=True)
             _reaper.start()
+    for old in retired:
+        threading.Thread(target=old.terminate, name="poolwise-warm-retire", daemon=True).start()
     return key, pool
 
 
-def _release(key: tuple[str, int | None], pool: Pool, broken: bool) -> None:
+def _release(key: _Key, pool: Pool, broken: bool) -> None:
     with _lock:
         _users[key] -= 1
         _last_used[key] = time.monotonic()
@@ -102,18 +128,24 @@ class WarmPool(NamedTuple):
     idle_seconds: float
 
 
-def warm_pools() -> dict[tuple[str, int | None], WarmPool]:
+def warm_pools(depth: int = 0) -> dict[tuple[str, int | None], WarmPool]:
     """The warm pools alive now, by (mode, workers asked for): what the reaper will stop
-    and when, for tools and tests that watch a long-lived program."""
+    and when, for tools and tests that watch a long-lived program.
+
+    ``depth`` 1 lists the pools that maps nested in a warm pool's worker threads use (2,
+    maps nested in those, and so on): each depth has pools of its own, so that a nested map
+    never waits on the threads it runs in.
+    """
     now = time.monotonic()
     with _lock:
         return {
-            key: WarmPool(
+            (key.mode, key.workers): WarmPool(
                 pool,
                 _users.get(key, 0),
                 0.0 if _users.get(key, 0) else now - _last_used.get(key, now),
             )
             for key, pool in _pools.items()
+            if key.depth == depth
         }
 
 
@@ -132,7 +164,7 @@ atexit.register(shutdown_warm_pools)
 class _Lease(Iterator[R]):
     """Results of one warm ``imap``; gives the pool back when done, dropped or broken."""
 
-    def __init__(self, key: tuple[str, int | None], pool: Pool, results: Iterator[R]) -> None:
+    def __init__(self, key: _Key, pool: Pool, results: Iterator[R]) -> None:
         self._key = key
         self._pool = pool
         self._results: Iterator[R] | None = results

@@ -64,3 +64,30 @@ def test_keyboard_interrupt_terminates_the_warm_pool(no_workers_left: Callable[[
     with pytest.raises(poolwise.PoolClosed):
         pool.submit(square, 1)
     no_workers_left()
+
+
+def test_one_idle_warm_pool_per_mode_whatever_the_sizes_asked(
+    no_workers_left: Callable[[], None],
+) -> None:
+    # a loop over workers=1..4 used to keep 4 pools (10 processes) for 5 minutes (#15)
+    for workers in range(1, 5):
+        assert poolwise.map(square, range(8), mode="processes", workers=workers) == [
+            x * x for x in range(8)
+        ]
+    assert list(warm.warm_pools()) == [("processes", 4)]
+    pids = {pid for pid, _ in poolwise.map(worker_id, range(8), mode="processes", workers=4)}
+    assert len(pids) <= 4
+    warm.shutdown_warm_pools()
+    no_workers_left()
+
+
+def test_a_pool_in_use_is_not_retired_by_another_size() -> None:
+    results = poolwise.imap(square, range(100), mode="threads", workers=2)
+    assert next(results) == 0
+    # another size while the imap holds its pool: both live until the imap is done
+    assert poolwise.map(square, range(4), mode="threads", workers=3) == [0, 1, 4, 9]
+    assert set(warm.warm_pools()) == {("threads", 2), ("threads", 3)}
+    assert list(results) == [x * x for x in range(1, 100)]
+    # the next map of another size retires the idle ones
+    assert poolwise.map(square, range(4), mode="threads", workers=4) == [0, 1, 4, 9]
+    assert list(warm.warm_pools()) == [("threads", 4)]

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .. import nesting
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from .base import Backend, Chunk, Outcomes, WorkerOptions, is_async_callable
 from .initializer import run_initializer
@@ -104,7 +105,10 @@ class AsyncBackend(Backend):
             loop = asyncio.new_event_loop()
             ready = threading.Event()
             self._thread = threading.Thread(
-                target=self._serve, args=(loop, ready), name="poolwise-async", daemon=True
+                target=self._serve,
+                args=(loop, ready, nesting.depth() + 1),
+                name="poolwise-async",
+                daemon=True,
             )
             self._thread.start()
             ready.wait()
@@ -113,7 +117,8 @@ class AsyncBackend(Backend):
         asyncio.run_coroutine_threadsafe(self._initialize(), loop).result()
         return loop
 
-    def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event, depth: int) -> None:
+        nesting.enter(depth)  # a task blocking on a nested map must not wait on this loop
         asyncio.set_event_loop(loop)
         self._slots = asyncio.Semaphore(self.workers)
         loop.call_soon(ready.set)

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import ClassVar
 
+from .. import nesting
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
 from .base import Backend, Chunk, WorkerOptions, drain
 from .child.interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
@@ -54,6 +55,8 @@ class ThreadBackend(Backend):
         self._init_error: InitializerFailed | None = None
         self._watchdog: Watchdog | None = None
         self._timed_out = 0
+        #: Its threads' depth: one below the code that made the pool (nesting.py).
+        self._depth = nesting.depth() + 1
 
     @classmethod
     def workers_for(cls, requested: int | None, cpus: int) -> int:
@@ -86,6 +89,7 @@ class ThreadBackend(Backend):
         thread.start()
 
     def _work(self) -> None:
+        nesting.enter(self._depth)
         worker = next(w for w in self._workers if w.thread is threading.current_thread())
         watch = worker.watch = TaskWatch(threading.get_ident())
         try:
