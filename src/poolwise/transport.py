@@ -12,12 +12,16 @@ This module is imported by worker processes: stdlib, cloudpickle and ``errors`` 
 from __future__ import annotations
 
 import pickle
+import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from .errors import NotPicklable, RemoteError, RemoteTraceback
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "BIG_BUFFER",
@@ -34,6 +38,8 @@ __all__ = [
 ]
 
 PROTOCOL = 5
+#: Modules registered with cloudpickle to travel by value (``_main_by_value``).
+_BY_VALUE: set[ModuleType] = set()
 #: Buffers of this many bytes or more (NumPy arrays, bytes, bytearray) travel to a process
 #: worker apart from the pickle, through shared memory, instead of through the pipe (a
 #: guess at where a copy into a segment beats two copies and a stream of syscalls: at 1 MiB
@@ -49,7 +55,22 @@ _SEARCH_DEPTH = 8
 
 def dumps(obj: object) -> bytes:
     """Pickle ``obj`` with cloudpickle (protocol 5)."""
+    _main_by_value()
     return cloudpickle.dumps(obj, protocol=PROTOCOL)  # type: ignore[no-any-return]
+
+
+def _main_by_value() -> None:
+    """Send what ``__mp_main__`` defines by value, as cloudpickle does for ``__main__``.
+
+    In a child that multiprocessing started with spawn or forkserver, the parent's script
+    runs as ``__mp_main__``; cloudpickle would send its functions by name, and a poolwise
+    worker (which never runs that script) could not find them (#15).
+    """
+    module = sys.modules.get("__mp_main__")
+    if module is None or module.__name__ != "__mp_main__" or module in _BY_VALUE:
+        return
+    cloudpickle.register_pickle_by_value(module)
+    _BY_VALUE.add(module)
 
 
 def loads(data: bytes | memoryview, buffers: list[memoryview] | None = None) -> Any:
@@ -64,6 +85,7 @@ def dumps_apart(obj: object) -> tuple[bytes, list[pickle.PickleBuffer]]:
     never do (the pickler writes them itself), so a pickle that came out big is made again
     with the big ones wrapped to travel apart too (the worker gets a copy of the same type).
     """
+    _main_by_value()
     buffers: list[pickle.PickleBuffer] = []
 
     def keep_apart(buffer: pickle.PickleBuffer) -> bool:

@@ -11,6 +11,8 @@ daemons, interpreters must be destroyed, a cluster closed.
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -66,10 +68,29 @@ class LiveBackends(Generic[_B]):
         self._backends: weakref.WeakSet[_B] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._registered = False
+        self._finalized_in: int | None = None
 
     def add(self, backend: _B) -> None:
         """Stop ``backend`` at exit if it is still alive then."""
         self._backends.add(backend)
+        if self._registered and self._finalized_in != os.getpid():
+            self._stop_at_multiprocessing_exit()
+
+    def _stop_at_multiprocessing_exit(self) -> None:
+        """Stop every backend when a multiprocessing child exits, too (#15).
+
+        A child started by multiprocessing (a ``Process``, a ``ProcessPoolExecutor`` or
+        poolwise worker) skips atexit: it runs multiprocessing's finalizers, then joins its
+        non-daemon children, which our workers are. A finalizer of priority 0 or more runs
+        before that join; without it, a warm pool's workers held the child's exit until
+        the pool's idle reaper stopped them, 5 minutes later. The registry is per process
+        (a child starts with it empty), so each process registers its own.
+        """
+        with self._lock:
+            if self._finalized_in == os.getpid():
+                return
+            self._finalized_in = os.getpid()
+        multiprocessing.util.Finalize(None, self.stop_all, exitpriority=10)
 
     def stop_all(self) -> None:
         """Stop every backend still alive."""

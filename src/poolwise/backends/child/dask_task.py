@@ -30,6 +30,7 @@ from .chunk import WorkerChunk
 from .dask_messages import Outcome, Spec
 from .dask_results import GatheredOutcomes
 from .dask_timed import TimedRun
+from .module_state import adopt
 from .results import call_unless_unsent
 from .run import Outcomes, run_tasks
 
@@ -109,7 +110,7 @@ def _initialize(pool: str, init: bytes) -> ExceptionPayload | None:
         outcome: ExceptionPayload | None = None
         try:
             initializer, initargs = loads(init)
-            initializer(*initargs)
+            adopt(initializer)(*initargs)
         except BaseException as exc:  # noqa: BLE001 - becomes the pool's InitializerFailed
             outcome = pack_exception(exc)
         _initialized[pool] = outcome
@@ -125,7 +126,7 @@ def _function(pool: str, token: int, fn_bytes: bytes) -> Callable[..., Any]:
         if known is not None:
             _functions.move_to_end(key)
             return known
-    fn: Callable[..., Any] = loads(fn_bytes)
+    fn: Callable[..., Any] = adopt(loads(fn_bytes))
     with _lock:
         _functions[key] = fn
         while len(_functions) > FUNCTIONS_KEPT:

@@ -37,6 +37,7 @@ from .chunk import WorkerChunk
 from .interpreter_guard import Guard, no_flush
 from .interpreter_protocol import WAKE, ChunkMessage, send_frame
 from .interrupt import StopTask, TaskWatch, run_timed_tasks
+from .module_state import adopt
 from .results import FN_CACHE_SIZE, call_unless_unsent, pack_result
 from .run import Outcomes, run_tasks
 
@@ -189,7 +190,7 @@ class _Interpreter:
             functions.pop(old, None)
         if fn_bytes is not None:
             try:
-                functions[token] = loads(fn_bytes)
+                functions[token] = adopt(loads(fn_bytes))
             except Exception as exc:  # noqa: BLE001 - every task gets it as its outcome
                 error = clarify(exc)
                 if error is exc:
@@ -214,7 +215,7 @@ def start(result_fd: int, control_r: int, control_w: int, initializer: bytes | N
         return
     try:
         init, initargs = loads(initializer)
-        init(*initargs)
+        adopt(init)(*initargs)
     except BaseException as exc:  # noqa: BLE001 - InitializerFailed, whatever it raised
         payload = dumps(pack_exception(clarify(exc)))
         send_frame(result_fd, _frames.INIT_FAILED, 0, payload)

@@ -35,6 +35,7 @@ from ...errors import NotPicklable
 from ...transport import dumps, loads, pack_exception
 from . import frames as _frames
 from . import run as _run
+from .module_state import adopt
 from .results import call_unless_unsent, pack_result
 from .run import Outcomes, run_tasks
 from .segments import RESULTS_THROUGH_SHARED_MEMORY, ResultSegments, map_buffers
@@ -140,7 +141,7 @@ def main(
     if initializer is not None:
         try:
             init, initargs = loads(initializer)
-            init(*initargs)
+            adopt(init)(*initargs)
         except BaseException as exc:
             send(_frames.INIT_FAILED, 0, dumps(pack_exception(exc)))
             return
@@ -148,24 +149,33 @@ def main(
     # A memoryview writes a double in ~30 ns, a ctypes array in ~100 ns: it counts per task.
     view = memoryview(state).cast("B").cast("d")  # type: ignore[arg-type]
     where = view[1:]
-    functions: dict[int, Callable[..., Any]] = {}
+    functions: dict[int, Callable[..., Any] | NotPicklable] = {}
     while True:
         kind, key, body = inbox.get()
         if kind == _frames.CHUNK:
             if claims.claim(key):
                 _run_chunk(key, body, functions, view, where, send, results)
         elif kind == _frames.FN:
-            functions[key] = loads(body)
+            functions[key] = _load_function(body)
         elif kind == _frames.FORGET:
             functions.pop(key, None)
         elif kind == _frames.STOP:
             return
 
 
+def _load_function(body: bytes) -> Callable[..., Any] | NotPicklable:
+    """The function in an FN frame, or why it cannot be loaded here (each task of its
+    chunks then gets that error; the worker lives on)."""
+    try:
+        return adopt(loads(body))  # type: ignore[no-any-return]
+    except Exception as exc:
+        return NotPicklable("fn", type(exc).__qualname__, f"loading it in the worker: {exc}")
+
+
 def _run_chunk(
     chunk_id: int,
     body: bytes,
-    functions: dict[int, Callable[..., Any]],
+    functions: dict[int, Callable[..., Any] | NotPicklable],
     state: memoryview[float],
     where: memoryview[float],
     send: Callable[[int, int, bytes], None],
@@ -182,6 +192,10 @@ def _run_chunk(
         body = pack_result(outcomes, first_index, None if results is None else results.place)
         send(_frames.RESULT, chunk_id, body)
 
+    if isinstance(fn, NotPicklable):
+        error = fn
+        flush(Outcomes.failed(start, count - start, lambda _index: error))
+        return
     try:
         data = memoryview(body)[_frames.CHUNK_PREFIX.size :]
         buffers = map_buffers(data[:apart]) if apart else None
