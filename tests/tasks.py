@@ -72,6 +72,20 @@ def raise_custom(x: int) -> None:
     raise CustomError(x, "custom")
 
 
+class CodedError(Exception):
+    """An __init__ whose arguments are not what it passes on: pickle's default
+    ``cls(*args)`` fails to rebuild it."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"error {code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def raise_coded(x: int) -> None:
+    raise CodedError(x, "disk full")
+
+
 def busy(x: int) -> int:
     """Compute for 1 ms of this thread's CPU time."""
     spin(0.001)
@@ -375,7 +389,12 @@ def make(kind: str) -> object:
 
 
 class ErrorFailingToUnpickle(Exception):
-    """Pickles in the worker; unpickling it in the parent raises."""
+    """Pickles in the worker; unpickling it raises, and so does rebuilding it from its
+    args and attributes (one of them fails to unpickle)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.part = FailsToUnpickle()
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         return (_boom, ())

@@ -193,6 +193,7 @@ class MapRun:
         next_yield = self._first_index  # ordered: input index to yield next
         handed = 0  # results (and errors) the caller has taken from this run
         exhausted = False
+        input_error: Exception | None = None  # what the input iterator raised
         split = _in_place if self._return_exceptions else _split
         probe_until = time.monotonic() + PROBE_WAIT
         while True:
@@ -213,12 +214,23 @@ class MapRun:
                     if budget <= 0:
                         break
                     size = min(size, budget)
-                tasks = list(itertools.islice(self._tasks, size))
+                tasks: list[Any] = []
+                try:
+                    # extend() keeps the inputs read before the iterator raised
+                    tasks.extend(itertools.islice(self._tasks, size))
+                except Exception as exc:  # noqa: BLE001 - raised after the results before it
+                    input_error, exhausted = exc, True
                 if not tasks:
                     exhausted = True
                     break
                 chunk = Chunk(
-                    self._fn, tasks, next_index, self, unary=self._unary, timeout=self._timeout
+                    self._fn,
+                    tasks,
+                    next_index,
+                    self,
+                    unary=self._unary,
+                    timeout=self._timeout,
+                    durable=bool(self._policy),
                 )
                 next_index += len(tasks)
                 self.taken += len(tasks)
@@ -228,6 +240,9 @@ class MapRun:
                 self.stats.set_running(self._mode, self._backend.workers, size, self._chunker)
                 self._backend.submit(chunk)
             if receiving == 0 and not waiting:
+                if input_error is not None:
+                    # as the builtin map: every input read before the error has its result
+                    yield [], input_error
                 return
             probing = (
                 not exhausted

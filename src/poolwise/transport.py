@@ -198,8 +198,13 @@ ExceptionPayload = tuple[bytes | None, str, str, str]
 def pack_exception(exc: BaseException) -> ExceptionPayload:
     """Prepare a task's exception for the trip back to the caller."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    data: bytes | None
     try:
-        data: bytes | None = dumps(exc)
+        data = dumps(exc)
+        try:
+            loads(data)  # an __init__ of its own (MyErr(code, detail)) fails here...
+        except Exception:  # ...so it travels as its args and attributes
+            data = dumps(_Rebuild(exc))
     except Exception:
         data = None
     try:
@@ -225,6 +230,29 @@ def load_exception(payload: ExceptionPayload) -> BaseException:
     if not isinstance(exc, BaseException):
         exc = RemoteError(name, message, text)
     exc.__cause__ = RemoteTraceback(f'\n"""\n{text}"""')
+    return exc
+
+
+class _Rebuild:
+    """Pickles an exception as its class, ``args`` and attributes, without calling its
+    ``__init__``: pickle's default calls ``cls(*args)``, which fails for a class whose
+    ``__init__`` takes other arguments than it passes to ``Exception.__init__`` (#15)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        exc = self.exc
+        return (_rebuilt, (type(exc), exc.args, dict(getattr(exc, "__dict__", {}))))
+
+
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """The exception ``_Rebuild`` pickled, of its own class, with its args and attributes."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
     return exc
 
 

@@ -70,6 +70,29 @@ def test_a_crashed_worker_s_task_runs_again(tmp_path: Path) -> None:
     assert report.tasks_retried == 4
 
 
+@pytest.mark.parametrize("method", ["forkserver", "fork"])
+def test_a_task_that_finished_before_a_crash_is_never_run_again(
+    tmp_path: Path, method: str
+) -> None:
+    # One chunk of 10 on one worker; task 5 ends the worker the first time. Tasks 0-4 had
+    # finished but their results waited for the next flush: before #15 the crash took them,
+    # and the retry ran them a second time.
+    inputs = list(range(10))
+    with poolwise.Pool("processes", 1, retries=1, start_method=method) as pool:
+        results = pool.map(
+            flaky,
+            [str(tmp_path)] * 10,
+            inputs,
+            ["exit"] * 10,
+            [1 if x == 5 else 0 for x in inputs],
+            chunksize=10,
+        )
+        report = pool.report()
+    assert results == inputs
+    assert [_runs(tmp_path, x) for x in inputs] == [1] * 5 + [2] + [1] * 4
+    assert report.retried_inputs == [5]
+
+
 @pytest.mark.parametrize("mode", ["threads", "processes"])
 def test_a_timed_out_task_runs_again(mode: str, tmp_path: Path) -> None:
     with poolwise.Pool(mode, 2, timeout=0.3, retries=1) as pool:  # type: ignore[arg-type]

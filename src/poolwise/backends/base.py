@@ -108,7 +108,7 @@ class ChunkSink(Protocol):
 class Chunk:
     """Tasks that travel to one worker together, with the sink their outcomes go to."""
 
-    __slots__ = ("delivered", "first_index", "fn", "sink", "tasks", "timeout", "unary")
+    __slots__ = ("delivered", "durable", "first_index", "fn", "sink", "tasks", "timeout", "unary")
 
     def __init__(
         self,
@@ -119,8 +119,13 @@ class Chunk:
         *,
         unary: bool = False,
         timeout: float | None = None,
+        durable: bool = False,
     ) -> None:
         self.fn = fn
+        #: Send each outcome back before the next task starts (a process worker otherwise
+        #: batches them): with retries on, a crash must not lose a finished result, or the
+        #: retry would run that task again (#15).
+        self.durable = durable
         #: Seconds each task may run; the backend stops a task that runs longer.
         self.timeout = timeout
         #: ``(args, kwargs)`` pairs; or, when ``unary``, the single argument of each call,

@@ -85,7 +85,7 @@ RESULT_PREFIX: Final = struct.Struct("!QQI")
 #: of task 0 (-1 for none), whether some tasks are ``transport.Unsent`` markers, whether
 #: tasks are unary, whether they have a timeout (then the worker records each start time),
 #: and the length of the text naming its big buffers' segments (0: none).
-CHUNK_PREFIX: Final = struct.Struct("!qQQq???I")
+CHUNK_PREFIX: Final = struct.Struct("!qQQq????I")
 
 
 def encode(kind: int, key: int, body: bytes = b"") -> list[bytes]:

@@ -182,7 +182,7 @@ def _run_chunk(
     results: ResultSegments | None,
 ) -> None:
     prefix = _frames.CHUNK_PREFIX.unpack_from(body)
-    token, start, count, first_index, has_unsent, unary, timed, apart = prefix
+    token, start, count, first_index, has_unsent, unary, timed, durable, apart = prefix
     fn = functions[token]
     shared = sys.modules.get("poolwise.shared")
     if shared is not None:  # some task received a Shared: unmap those the parent freed
@@ -215,7 +215,9 @@ def _run_chunk(
         fn = call_unless_unsent(fn)
 
     begin_chunk(state, chunk_id, start)
-    run_tasks(fn, tasks, flush, start=start, where=where, timed=timed, unary=unary)
+    run_tasks(
+        fn, tasks, flush, start=start, where=where, timed=timed, unary=unary, durable=durable
+    )
     state[STATE_CHUNK] = -1
 
 

@@ -74,13 +74,15 @@ def run_tasks(
     timed: bool = False,
     passthrough: tuple[type[BaseException], ...] = (),
     unary: bool = False,
+    durable: bool = False,
 ) -> None:
     """Call ``fn`` on each task from ``start``; every outcome reaches ``flush`` exactly once.
 
     ``flush`` receives ``Outcomes`` of consecutive tasks, at least every ``FLUSH_SECONDS``
     and at the end, with the wall and this thread's CPU time they took (clocks read per
     flush, not per task).
-    Tasks are ``(args, kwargs)`` pairs, or single arguments when ``unary``.
+    Tasks are ``(args, kwargs)`` pairs, or single arguments when ``unary``. ``durable``
+    flushes after every task, so that a crash loses no finished outcome.
 
     Before each task its position goes into ``where`` (shared memory for a process worker),
     so whoever watches the worker knows what runs, and, when ``timed``, its start time. An
@@ -125,6 +127,13 @@ def run_tasks(
                 errors = {}
             errors[len(values)] = exc
             append(None)
+        if durable and position + 1 < end:
+            now, cpu_now = clock(), cpu_clock()
+            flush(Outcomes(offset, values, errors, now - last, cpu_now - cpu_last))
+            offset = position + 1
+            values, errors, last, cpu_last = [], None, now, cpu_now
+            append = values.append
+            continue
         countdown -= 1
         if countdown:
             continue

@@ -255,6 +255,7 @@ class Dispatcher:
             job.has_unsent,
             job.chunk.unary,
             job.chunk.timeout is not None,
+            job.chunk.durable,
             len(job.segments),
         )
         size = len(prefix) + len(job.segments) + len(job.data)
