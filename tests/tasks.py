@@ -500,3 +500,8 @@ def nested_imap_sum(n: int, mode: str = "threads") -> int:
     import poolwise
 
     return sum(poolwise.imap(square, range(n), mode=mode, workers=2))  # type: ignore[arg-type]
+
+
+def view_layout(view: memoryview) -> tuple[str, tuple[int, ...], list[Any]]:
+    """A memoryview's format, shape and items, as a task saw it."""
+    return view.format, tuple(view.shape or ()), view.tolist()

@@ -50,6 +50,8 @@ SEGMENT_PREFIX = "poolwise-"
 ATTACHED_MAX = 64
 
 _SUPPORTED = "a NumPy array, bytes, bytearray or memoryview"
+#: memoryview formats ``memoryview.cast`` can rebuild from bytes: one native item each.
+_CASTABLE = "bBhHiIlLqQnNfd?cP"
 
 
 def _posixshmem() -> Any:
@@ -206,7 +208,7 @@ def attach(spec: _Spec) -> Any:
     name, nbytes, kind, dtype, shape, order, writable = spec
     view = _mapped(name, max(1, nbytes), writable)
     if kind == "bytes":
-        return view[:nbytes]
+        return _shaped(view[:nbytes], (dtype, shape, order))
     numpy: Any = importlib.import_module("numpy")
     return numpy.ndarray(shape, dtype=numpy.dtype(dtype), buffer=view, order=order)
 
@@ -304,6 +306,14 @@ def share(obj: Any, *, writable: bool = False) -> Shared:
     """
     numpy = sys.modules.get("numpy")
     if numpy is not None and isinstance(obj, numpy.ndarray):
+        if type(obj) is not numpy.ndarray:
+            kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+            raise TypeError(
+                f"share() takes a plain numpy.ndarray, not the subclass {kind}: it would come "
+                "back as a plain ndarray, without what the subclass adds (a mask, matrix "
+                "products); share the arrays it is made of (numpy.asarray(obj), its mask) and "
+                "rebuild it in the task"
+            )
         return _share_array(numpy, obj, writable)
     if isinstance(obj, bytes | bytearray | memoryview):
         return _share_bytes(obj, writable)
@@ -345,6 +355,7 @@ def _share_array(numpy: Any, array: Any, writable: bool) -> Shared:
 
 def _share_bytes(data: bytes | bytearray | memoryview, writable: bool) -> Shared:
     source = memoryview(data)
+    layout = _layout(source)
     if not source.c_contiguous:
         source = memoryview(source.tobytes())
     source = source.cast("B")
@@ -352,5 +363,31 @@ def _share_bytes(data: bytes | bytearray | memoryview, writable: bool) -> Shared
     view = memoryview(segment.mapping)[: source.nbytes]
     if not writable:
         view = view.toreadonly()
-    spec: _Spec = (segment.name, source.nbytes, "bytes", "", (source.nbytes,), "C", writable)
-    return Shared(segment, spec, view)
+    spec: _Spec = (segment.name, source.nbytes, "bytes", *layout, writable)
+    return Shared(segment, spec, _shaped(view, layout))
+
+
+def _layout(view: memoryview) -> tuple[str, tuple[int, ...], str]:
+    """(format, shape, "C") of a memoryview, as ``memoryview.cast`` can rebuild it.
+
+    Raises ``TypeError`` for a layout cast cannot make (a struct of several fields, an
+    explicit byte order): a flat byte view would be a silent change (#15).
+    """
+    fmt = view.format.removeprefix("@")
+    if view.ndim <= 1 and fmt == "B":
+        return "", (view.nbytes,), "C"
+    if len(fmt) != 1 or fmt not in _CASTABLE:
+        raise TypeError(
+            f"share() cannot keep a memoryview of format {view.format!r}: memoryview.cast "
+            f"rebuilds only one native item ({_CASTABLE}); share a NumPy array "
+            "(numpy.asarray(view)) or the bytes (view.cast('B'))"
+        )
+    return fmt, tuple(view.shape or ()), "C"
+
+
+def _shaped(view: memoryview, layout: tuple[str, tuple[int, ...], str]) -> memoryview:
+    """A byte view cast back to the shared memoryview's item format and shape."""
+    fmt, shape, _ = layout
+    if not fmt:
+        return view
+    return view.cast(fmt, shape)  # type: ignore[call-overload,no-any-return]

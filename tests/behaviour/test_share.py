@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tasks import describe, kind_of, where_is, write_first
+from tasks import describe, kind_of, view_layout, where_is, write_first
 
 import poolwise
 
@@ -107,6 +107,30 @@ def test_bytes_like_inputs_arrive_as_memoryviews() -> None:
         with poolwise.share(data) as shared:
             assert shared.nbytes == 5
             assert poolwise.map(bytes, [shared], mode="processes") == [b"hello"]
+
+
+@pytest.mark.parametrize("mode", ["serial", "threads", "processes"])
+def test_a_memoryview_keeps_its_format_and_shape(mode: str) -> None:
+    # a (2, 3) view of doubles came back flat, as bytes of format "B" (#15)
+    source = memoryview(bytearray(np.arange(6, dtype=np.float64).tobytes())).cast("d", (2, 3))
+    with poolwise.share(source) as shared:
+        assert (shared.value.format, shared.value.shape) == ("d", (2, 3))
+        [seen] = poolwise.map(view_layout, [shared], mode=mode)  # type: ignore[arg-type]
+    assert seen == ("d", (2, 3), [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+
+
+def test_array_subclasses_and_uncastable_views_are_refused_not_changed() -> None:
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    with pytest.raises(TypeError, match=r"plain numpy.ndarray.*MaskedArray"):
+        poolwise.share(masked)  # came back as a plain array: sum 6.0 instead of 4.0
+    with pytest.warns(PendingDeprecationWarning, match="matrix"):
+        matrix = np.matrix([[1, 2], [3, 4]])
+    with pytest.raises(TypeError, match="matrix"):
+        poolwise.share(matrix)  # came back multiplying elementwise
+    records = np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")])
+    with pytest.raises(TypeError, match="memoryview of format"):
+        poolwise.share(memoryview(records))
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith("poolwise-")]
 
 
 def test_unsupported_objects_are_a_type_error_naming_what_works() -> None:

@@ -215,9 +215,7 @@ def _run_chunk(
         fn = call_unless_unsent(fn)
 
     begin_chunk(state, chunk_id, start)
-    run_tasks(
-        fn, tasks, flush, start=start, where=where, timed=timed, unary=unary, durable=durable
-    )
+    run_tasks(fn, tasks, flush, start=start, where=where, timed=timed, unary=unary, durable=durable)
     state[STATE_CHUNK] = -1
 
 
