@@ -505,3 +505,14 @@ def nested_imap_sum(n: int, mode: str = "threads") -> int:
 def view_layout(view: memoryview) -> tuple[str, tuple[int, ...], list[Any]]:
     """A memoryview's format, shape and items, as a task saw it."""
     return view.format, tuple(view.shape or ()), view.tolist()
+
+
+class MyObject:
+    """As in CPython's executor tests: an object whose method is submitted."""
+
+    def my_method(self) -> None:
+        pass
+
+
+def make_dummy_object(_: object) -> MyObject:
+    return MyObject()

@@ -7,6 +7,8 @@ It accepts the stdlib's names (``max_workers``, ``mp_context``, ``initializer``,
 
 from __future__ import annotations
 
+import collections
+import functools
 import itertools
 import time
 from concurrent import futures
@@ -60,13 +62,30 @@ class Executor(futures.Executor):
         max_tasks_per_child: int | None = None,
         **pool_options: Any,
     ) -> None:
+        if not isinstance(mode, str):
+            raise TypeError(
+                f"poolwise.Executor's first argument is the mode, not {mode!r}: for "
+                f"ThreadPoolExecutor({mode!r}) write poolwise.Executor('threads', "
+                f"max_workers={mode!r}) (or 'processes', or 'auto' to measure)"
+            )
         _options.check_workers(max_workers, "max_workers")
         if max_workers is not None and pool_options.get("workers") not in (None, max_workers):
             raise ValueError("give max_workers= or workers=, not both")
         workers = max_workers if max_workers is not None else pool_options.pop("workers", None)
         pool_options.pop("workers", None)
         if mp_context is not None:
-            pool_options.setdefault("start_method", mp_context.get_start_method())
+            if not callable(getattr(mp_context, "get_start_method", None)):
+                raise TypeError(
+                    f"mp_context={mp_context!r} must be a multiprocessing context, such as "
+                    "multiprocessing.get_context('spawn'); or give start_method='spawn'"
+                )
+            method = mp_context.get_start_method()
+            if pool_options.get("start_method") not in (None, method):
+                raise ValueError(
+                    f"mp_context starts processes with {method!r} but start_method="
+                    f"{pool_options['start_method']!r}: give one of them"
+                )
+            pool_options["start_method"] = method
         if max_tasks_per_child is not None:
             pool_options.setdefault("max_tasks_per_worker", max_tasks_per_child)
         known = {
@@ -103,25 +122,39 @@ class Executor(futures.Executor):
         chunksize: int = 1,
         buffersize: int | None = None,
     ) -> Iterator[R]:
-        """Like ``concurrent.futures.Executor.map``: all inputs are submitted now.
+        """Like ``concurrent.futures.Executor.map``: all inputs are submitted now, or, with
+        ``buffersize`` (Python 3.14's name), at most that many ahead of the results taken.
 
         ``chunksize`` groups inputs into one task each, as ``ProcessPoolExecutor`` does;
-        ``timeout`` counts from this call. ``buffersize`` is not supported (Python 3.14).
+        ``timeout`` counts from this call.
         """
-        if buffersize is not None:
-            raise TypeError(
-                "buffersize= is not supported; use poolwise.Pool.imap(), which reads a "
-                "bounded number of inputs ahead"
-            )
         _options.check_chunksize(chunksize)
+        _options.check_optional_positive_int(buffersize, "buffersize")
         deadline = None if timeout is None else time.monotonic() + timeout
         calls = zip(*iterables, strict=False)
+        submits: Iterator[Callable[[], futures.Future[Any]]]
         if chunksize == 1:
-            fs = [self.submit(fn, *args) for args in calls]
-            return _results(fs, deadline, flatten=False)
-        groups = iter(lambda: list(itertools.islice(calls, chunksize)), [])
-        grouped = [self._pool.submit(_call_group, fn, group) for group in groups]
-        return _results(grouped, deadline, flatten=True)
+            submits = (functools.partial(self.submit, fn, *args) for args in calls)
+        else:
+            groups = iter(lambda: list(itertools.islice(calls, chunksize)), [])
+            group_call: Callable[..., Any] = _call_group
+            submits = (
+                functools.partial(self._pool.submit, group_call, fn, group) for group in groups
+            )
+        fs = collections.deque(
+            submit() for submit in itertools.islice(submits, buffersize)
+        )  # buffersize None: every input now
+        more = None if buffersize is None else submits
+        return _results(fs, more, deadline, flatten=chunksize != 1)
+
+    def terminate_workers(self) -> None:
+        """Stop the workers now (Python 3.14): their tasks and the queued ones are not run."""
+        self._pool.terminate()
+
+    def kill_workers(self) -> None:
+        """As ``terminate_workers`` (Python 3.14); poolwise's terminate already ends a worker
+        that ignores SIGTERM with SIGKILL."""
+        self._pool.terminate()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking work; wait for what runs (and cancel what waits, if asked)."""
@@ -129,20 +162,37 @@ class Executor(futures.Executor):
 
 
 def _results(
-    fs: list[futures.Future[Any]], deadline: float | None, *, flatten: bool
+    fs: collections.deque[futures.Future[Any]],
+    more: Iterator[Callable[[], futures.Future[Any]]] | None,
+    deadline: float | None,
+    *,
+    flatten: bool,
 ) -> Iterator[Any]:
-    """Yield results in order, like the stdlib's ``result_iterator``; cancel the rest on exit."""
+    """Yield results in order, like the stdlib's ``result_iterator``: no reference to a
+    result or its future is kept once yielded, and leaving early (a timeout, ``close()``)
+    cancels the future that was awaited and those after it. ``more`` submits the next
+    input each time a result is taken (``buffersize``)."""
     try:
-        fs.reverse()  # pop from the end: drop references to futures already yielded
         while fs:
-            future = fs.pop()
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            result = future.result(remaining)
+            if more is not None and (submit := next(more, None)) is not None:
+                fs.append(submit())  # one in for the one about to come out
+            # no local holds the popped future: it holds the result (CPython #14406)
             if flatten:
-                yield from result
+                yield from _result_or_cancel(fs.popleft(), remaining)
             else:
-                yield result
-            del future
+                yield _result_or_cancel(fs.popleft(), remaining)
     finally:
         for future in fs:
             future.cancel()
+
+
+def _result_or_cancel(future: futures.Future[Any], timeout: float | None) -> Any:
+    """``future.result(timeout)``; the future is cancelled if that raises (a timeout)."""
+    try:
+        try:
+            return future.result(timeout)
+        finally:
+            future.cancel()
+    finally:
+        del future  # a reference cycle through the traceback otherwise keeps it alive

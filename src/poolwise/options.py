@@ -61,7 +61,11 @@ def check_workers(workers: object, name: str = "workers") -> int | None:
     if not _is_int(workers):
         raise TypeError(f"{name}={workers!r} must be a whole number of workers or None")
     if workers < 1:  # type: ignore[operator]
-        raise ValueError(f"{name}={workers!r} must be 1 or more (None picks from poolwise.cpus())")
+        # the stdlib's words first, for code ported from concurrent.futures
+        raise ValueError(
+            f"{name} must be greater than 0: {name}={workers!r} must be 1 or more "
+            "(None picks from poolwise.cpus())"
+        )
     return workers  # type: ignore[return-value]
 
 
@@ -134,6 +138,12 @@ def check_arity(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         ) from None
 
 
+#: Modes whose workers can be processes, and those whose workers are replaced after
+#: max_tasks_per_worker tasks (auto may choose processes).
+_STARTS_PROCESSES = ("processes", "auto")
+_REPLACES_WORKERS = ("processes", "interpreters", "auto", "dask")  # dask: its own refusal
+
+
 def check_pool(
     mode: object,
     workers: object,
@@ -163,6 +173,16 @@ def check_pool(
     if not isinstance(initargs, Iterable):
         raise TypeError(f"initargs={initargs!r} must be an iterable of arguments (a tuple)")
     method = check_start_method(start_method)
+    if method is not None and mode not in _STARTS_PROCESSES:
+        raise ValueError(
+            f"start_method={method!r} is for mode='processes' (or 'auto', which may choose "
+            f"them); mode={mode!r} starts no processes: leave start_method out"
+        )
+    if max_tasks is not None and mode not in _REPLACES_WORKERS:
+        raise ValueError(
+            f"max_tasks_per_worker={max_tasks!r} replaces process and interpreter workers; "
+            f"mode={mode!r} has none to replace: leave it out, or use mode='processes'"
+        )
     if address is not None and mode != "dask":
         raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
     options = WorkerOptions(initializer, tuple(initargs), max_tasks, method, address)

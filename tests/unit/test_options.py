@@ -28,7 +28,7 @@ def _clear_calls() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"workers": 0}, ValueError, "workers=0 must be 1 or more"),
+        ({"workers": 0}, ValueError, "workers must be greater than 0: workers=0 must be 1 or more"),
         ({"workers": -2}, ValueError, "workers=-2"),
         ({"workers": 1.5}, TypeError, "workers=1.5 must be a whole number"),
         ({"workers": True}, TypeError, "workers=True"),

@@ -20,6 +20,7 @@ import collections
 import dataclasses
 import itertools
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InitializerFailed, NotPicklable
@@ -59,11 +60,17 @@ __all__ = [
 
 
 class FunctionCache:
-    """Pickled functions by identity, each with a token; tells which tokens were dropped."""
+    """Pickled functions by identity, each with a token; tells which tokens were dropped.
+
+    It holds each function weakly where it can: a submitted callable (a bound method
+    holding its object) must be freed once its tasks are done, as CPython's executors do
+    (their test_no_stale_references, #15). A function is pickled again if it was freed and
+    its id reused.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._functions: collections.OrderedDict[int, tuple[object, int, bytes]] = (
+        self._functions: collections.OrderedDict[int, tuple[Callable[[], object], int, bytes]] = (
             collections.OrderedDict()
         )
         self._forgotten: list[int] = []
@@ -76,14 +83,16 @@ class FunctionCache:
         """
         with self._lock:
             cached = self._functions.get(id(fn))
-            # The cache holds fn itself, so its id cannot be reused while cached.
-            if cached is not None and cached[0] is fn:
+            if cached is not None and cached[0]() is fn:
                 self._functions.move_to_end(id(fn))
                 return cached[1], cached[2]
         data = dumps_or_raise(fn, "fn")
         with self._lock:
             token = next(self._tokens)
-            self._functions[id(fn)] = (fn, token, data)
+            stale = self._functions.pop(id(fn), None)
+            if stale is not None:  # a freed function whose id was reused
+                self._forgotten.append(stale[1])
+            self._functions[id(fn)] = (_hold(fn), token, data)
             while len(self._functions) > FN_CACHE_SIZE:
                 _, (_, old_token, _) = self._functions.popitem(last=False)
                 self._forgotten.append(old_token)
@@ -181,6 +190,14 @@ class PicklingBackend(Backend):
 
     def check_transport(self, fn: Callable[..., Any], first: Task | None) -> None:
         check_sendable(self.functions, fn, first)
+
+
+def _hold(fn: Callable[..., Any]) -> Callable[[], object]:
+    """A weak reference to ``fn``, or a strong one if it cannot be weakly referenced."""
+    try:
+        return weakref.ref(fn)
+    except TypeError:  # a builtin: it lives as long as its module anyway
+        return lambda: fn
 
 
 def pack(chunk: Chunk, functions: FunctionCache) -> Job:
