@@ -199,6 +199,7 @@ class UnorderedOptions(TypedDict, total=False):
     progress: ProgressOption
     retries: int
     retry_on: RetryOn
+    return_exceptions: bool
 
 
 class MapOptions(UnorderedOptions, total=False):
@@ -225,7 +226,7 @@ class RunOptions:
     buffersize: int | None = None
     #: Return ``(results, report)`` from ``map``/``starmap``.
     report: bool = False
-    #: A failed task's exception stands in its place instead of being raised (the CLI).
+    #: A failed task's exception stands at its position instead of being raised.
     return_exceptions: bool = False
 
     def from_call(
@@ -239,7 +240,7 @@ class RunOptions:
         retries: object = 0,
         retry_on: object = None,
         report: object = False,
-        return_exceptions: bool = False,
+        return_exceptions: object = False,
     ) -> RunOptions:
         """These defaults overridden by one call's keyword arguments, each checked."""
         checked_timeout = check_timeout(timeout)
@@ -257,7 +258,7 @@ class RunOptions:
             progress=check_progress(progress) or self.progress,
             policy=policy,
             report=check_flag(report, "report"),
-            return_exceptions=return_exceptions,
+            return_exceptions=check_flag(return_exceptions, "return_exceptions"),
         )
 
 

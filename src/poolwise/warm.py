@@ -284,8 +284,9 @@ def map(
             input order, or False: in completion order), ``progress`` (a progress bar on
             stderr: True on a terminal, "always" even when stderr is not one), ``retries``
             (how many more times to run a task that failed: raised, crashed its worker or
-            timed out) and ``retry_on`` (exception types that qualify for a retry; default:
-            any Exception but ``NotPicklable``).
+            timed out), ``retry_on`` (exception types that qualify for a retry; default:
+            any Exception but ``NotPicklable``) and ``return_exceptions`` (True: a failed
+            input's exception stands at its position, every other result is kept).
     Raises:
         ValueError, TypeError: an argument is invalid; nothing was started.
         Exception: the first failing task's own exception (in input order), with the

@@ -6,6 +6,7 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,6 +14,9 @@ from tasks import big_bytes, filled, scribble_and_sum, size_and_type, where_is
 
 import poolwise
 from poolwise.transport import BIG_BUFFER
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BIG = np.arange(BIG_BUFFER // 8 * 2, dtype=np.int64)  # 2 MiB
 
@@ -37,6 +41,35 @@ def test_tasks_of_one_map_map_one_copy_of_the_same_array() -> None:
     segments = {line.split()[-1] for _, line in places}
     assert len(segments) == 1
     assert segments.pop().startswith("/dev/shm/poolwise-")
+
+
+def test_the_same_array_is_copied_once_per_map_whatever_the_chunks() -> None:
+    # chunks that ran one after another each copied it again: 10 copies for 100 tasks (#15)
+    with poolwise.Pool("processes", 2) as pool:
+        results, report = pool.map(np.sum, [BIG] * 40, chunksize=1, report=True)
+        assert results == [int(BIG.sum())] * 40
+        assert report.backend["bytes_copied_to_shared_memory"] == BIG.nbytes
+        assert report.backend["bytes_through_shared_memory"] == 40 * BIG.nbytes
+        # the next map copies it again (its own segment), and none is left once it is done
+        pool.map(np.sum, [BIG] * 4, chunksize=1)
+        gc.collect()
+        assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"poolwise-{os.getpid()}-")]
+    assert pool.report().backend["bytes_copied_to_shared_memory"] == 2 * BIG.nbytes
+
+
+def test_a_stream_of_new_arrays_keeps_few_segments_idle() -> None:
+    from poolwise.backends.buffers import KEPT_IDLE
+
+    def arrays() -> Iterator[np.ndarray]:
+        for value in range(3 * KEPT_IDLE):
+            yield np.full(BIG.size, value, dtype=np.int64)
+            # never more than the chunks in flight plus KEPT_IDLE segments of this map
+            mine = [n for n in os.listdir("/dev/shm") if n.startswith(f"poolwise-{os.getpid()}-")]
+            assert len(mine) <= KEPT_IDLE + 8, mine
+
+    with poolwise.Pool("processes", 2) as pool:
+        sums = list(pool.imap(np.sum, arrays(), chunksize=1))
+    assert sums == [value * BIG.size for value in range(3 * KEPT_IDLE)]
 
 
 def test_a_task_may_write_into_its_argument_without_touching_others() -> None:

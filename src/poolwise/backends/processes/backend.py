@@ -94,15 +94,15 @@ class ProcessBackend(PicklingBackend):
         self._dispatcher.admission.raise_if_unusable()
         job = pack(chunk, self.functions)
         job.chunk_id = next(self._chunk_ids)
-        shared_bytes = 0
+        shared_bytes = copied = 0
         if job.buffers:
-            placed, keys, _ = self._buffers.place(chunk.sink, list(job.buffers))
+            placed, keys, copied = self._buffers.place(chunk.sink, list(job.buffers))
             job.segments = describe(placed)
             # The copies in shared memory travel; the chunk keeps its own tasks alive.
             job.buffers = ()
             weakref.finalize(job, self._buffers.release, keys)
             shared_bytes = sum(size for _, size in placed)
-        self._dispatcher.put(job, shared_bytes=shared_bytes)
+        self._dispatcher.put(job, shared_bytes=shared_bytes, copied_bytes=copied)
 
     def shutdown(self, *, wait: bool, cancel_pending: bool) -> None:
         self._stop(wait=wait, cancel_pending=cancel_pending, kill=False)

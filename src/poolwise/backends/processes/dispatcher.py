@@ -92,16 +92,19 @@ class Dispatcher:
             "tasks_timed_out": 0,
             "bytes_through_pipe": 0,
             "bytes_through_shared_memory": 0,
+            "bytes_copied_to_shared_memory": 0,
             "tasks_stolen": 0,
         }
 
     # -- any thread ----------------------------------------------------------------------
 
-    def put(self, job: Job, *, shared_bytes: int) -> None:
-        """Queue ``job`` for a worker (its big buffers, ``shared_bytes``, are placed)."""
+    def put(self, job: Job, *, shared_bytes: int, copied_bytes: int = 0) -> None:
+        """Queue ``job`` for a worker (its big buffers, ``shared_bytes``, are placed;
+        ``copied_bytes`` of them were copied for it, the rest were there already)."""
         with self._lock:
             self.counters["bytes_through_pipe"] += len(job.data)
             self.counters["bytes_through_shared_memory"] += shared_bytes
+            self.counters["bytes_copied_to_shared_memory"] += copied_bytes
             self.admission.raise_if_unusable()
             self._pending.append(job)
             if self._thread is None:
