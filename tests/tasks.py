@@ -516,3 +516,18 @@ class MyObject:
 
 def make_dummy_object(_: object) -> MyObject:
     return MyObject()
+
+
+def log_and_return(x: int) -> int:
+    """Log at INFO (and an exception with its traceback for x == 2), and a DEBUG record."""
+    import logging
+
+    log = logging.getLogger("tests.worker")
+    log.info("working on %s", x)
+    if x == 2:
+        try:
+            1 / 0  # noqa: B018 - the error to log
+        except ZeroDivisionError:
+            log.exception("failed on %s", x)
+    log.debug("too detailed to forward")
+    return x

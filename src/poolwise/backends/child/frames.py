@@ -60,6 +60,8 @@ RESULT: Final = 10
 INIT_FAILED: Final = 11  # body = pickled ExceptionPayload
 #: key = chunk id, body = b"\x01" if the worker gave it back unstarted, b"\x00" if too late.
 REVOKED: Final = 12
+#: body = a pickled LogRecord's __dict__, for the parent's handlers (``log_forwarding``).
+LOG: Final = 13
 # interpreter worker -> pool (mode="interpreters": one pipe per worker, written in-process)
 #: key = chunk id: the rest of the chunk gets PoolClosed (terminate() stopped it).
 STOPPED: Final = 20

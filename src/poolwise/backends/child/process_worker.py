@@ -21,6 +21,7 @@ from __future__ import annotations
 # every worker: the worker's state arrives as a RawArray (sharedctypes), and
 # multiprocessing runs the parent's main module with runpy in each child. Measured: 5 ms
 # of each worker's start-up.
+import logging
 import multiprocessing.sharedctypes  # noqa: F401
 import os
 import queue
@@ -35,6 +36,7 @@ from ...errors import NotPicklable
 from ...transport import dumps, loads, pack_exception
 from . import frames as _frames
 from . import run as _run
+from .log_forwarding import forward_logs
 from .module_state import adopt
 from .results import call_unless_unsent, pack_result
 from .run import Outcomes, run_tasks
@@ -104,6 +106,7 @@ def main(
     state: MutableSequence[float],
     parent_pid: int,
     initializer: bytes | None,
+    log_level: int = logging.WARNING,
 ) -> None:
     """Entry point of a worker process (the ``target`` of its ``Process``)."""
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
@@ -137,6 +140,7 @@ def main(
                 return
 
     threading.Thread(target=receive, name="poolwise-receiver", daemon=True).start()
+    forward_logs(lambda body: send(_frames.LOG, 0, body), log_level)
 
     if initializer is not None:
         try:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import PoolClosed, PoolwiseError
 from ..child import frames as _frames
+from ..child.log_forwarding import receive as receive_log
 from ..child.segments import sweep_results
 from ..lifetime import Admission
 from ..packing import initializer_failed, unpack_result
@@ -299,6 +300,9 @@ class Dispatcher:
                 self._slot_freed(worker)
         elif kind == _frames.REVOKED:
             self._on_revoked(worker, key, given_back=body == b"\x01")
+        elif kind == _frames.LOG:
+            with contextlib.suppress(Exception):  # a broken handler must not stop the pool
+                receive_log(body)
         elif kind == _frames.INIT_FAILED:
             error = initializer_failed(body, self.options.initializer)
             self.admission.break_with(error)

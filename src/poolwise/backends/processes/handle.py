@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,14 @@ class WorkerHandle:
         state[_worker.STATE_CHUNK] = -1
         process = recipe.process_class(
             target=_worker.main,
-            args=(task_reader, result_writer, state, os.getpid(), recipe.initializer),
+            args=(
+                task_reader,
+                result_writer,
+                state,
+                os.getpid(),
+                recipe.initializer,
+                logging.getLogger().getEffectiveLevel(),
+            ),
             name=name,
         )
         process.start()
