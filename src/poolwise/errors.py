@@ -19,6 +19,7 @@ survives the trip from a worker process to the caller.
 from __future__ import annotations
 
 import signal as _signal
+from concurrent.futures import BrokenExecutor
 
 __all__ = [
     "BackendUnavailable",
@@ -171,10 +172,11 @@ class BackendUnavailable(PoolwiseError):
         return (type(self), (self.mode, self.why, self.how))
 
 
-class InitializerFailed(PoolwiseError):
+class InitializerFailed(PoolwiseError, BrokenExecutor):
     """A worker's ``initializer`` raised; the pool stops instead of respawning forever.
 
-    The initializer's own exception is the ``__cause__``.
+    The initializer's own exception is the ``__cause__``. It is a
+    ``concurrent.futures.BrokenExecutor`` too, as the stdlib's executors raise then.
     """
 
     def __init__(self, initializer: str, detail: str) -> None:

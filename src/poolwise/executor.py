@@ -7,10 +7,13 @@ It accepts the stdlib's names (``max_workers``, ``mp_context``, ``initializer``,
 
 from __future__ import annotations
 
+import atexit
 import collections
 import functools
 import itertools
+import threading
 import time
+import weakref
 from concurrent import futures
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -104,6 +107,7 @@ class Executor(futures.Executor):
                 f"{sorted(known | {'workers'})}"
             )
         self._pool = Pool(mode, workers, initializer=initializer, initargs=initargs, **pool_options)
+        _finish_at_exit(self._pool)
 
     @property
     def pool(self) -> Pool:
@@ -159,6 +163,30 @@ class Executor(futures.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop taking work; wait for what runs (and cancel what waits, if asked)."""
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+#: Pools of live executors: their submitted work finishes before the interpreter exits.
+_LIVE_POOLS: weakref.WeakSet[Pool] = weakref.WeakSet()
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _finish_at_exit(pool: Pool) -> None:
+    """Have the interpreter's exit wait for ``pool``'s submitted work, as the stdlib's
+    executors do ("all pending futures are executed before the interpreter exits"), even
+    after ``shutdown(wait=False)``. Registered after the backends' own exit hooks, so it
+    runs before them (atexit runs the last registered first)."""
+    global _exit_hook_registered
+    _LIVE_POOLS.add(pool)
+    with _exit_hook_lock:
+        if not _exit_hook_registered:
+            _exit_hook_registered = True
+            atexit.register(_finish_all)
+
+
+def _finish_all() -> None:
+    for pool in list(_LIVE_POOLS):
+        pool.shutdown(wait=True)
 
 
 def _results(

@@ -7,6 +7,8 @@ import contextlib
 import gc
 import itertools
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -20,6 +22,7 @@ import poolwise
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 EXECUTOR_MODES = ["threads", "processes"]
 
@@ -203,3 +206,49 @@ def test_terminate_and_kill_workers_stop_a_stuck_pool() -> None:
         with pytest.raises((poolwise.PoolClosed, poolwise.WorkerCrashed, futures.CancelledError)):
             stuck.result(timeout=30)
         assert queued.done()
+
+
+EXIT_SCRIPT = """
+import sys, time
+import poolwise
+
+def sleep_and_print(seconds, message):
+    time.sleep(seconds)
+    print(message, flush=True)
+
+if __name__ == "__main__":
+    executor = poolwise.Executor(sys.argv[1], max_workers=3)
+    executor.submit(sleep_and_print, 0.5, "apple")
+    if sys.argv[2] == "no-wait":
+        executor.shutdown(wait=False)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shutdown", ["none", "no-wait"])
+@pytest.mark.parametrize("mode", EXECUTOR_MODES)
+def test_submitted_work_finishes_before_the_interpreter_exits(
+    tmp_path: Path, mode: str, shutdown: str
+) -> None:
+    # CPython's test_interpreter_shutdown and test_hang_gh83386: pending futures run
+    # before the interpreter exits, even after shutdown(wait=False)
+    script = tmp_path / "fire_and_forget.py"
+    script.write_text(EXIT_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), mode, shutdown], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "apple", "")
+
+
+def _init_fail() -> None:
+    raise ValueError("error in initializer")
+
+
+@pytest.mark.parametrize("mode", EXECUTOR_MODES)
+def test_a_failing_initializer_breaks_it(mode: str) -> None:
+    # CPython's FailingInitializer test, without its internals: BrokenExecutor, at once
+    with poolwise.Executor(mode, max_workers=2, initializer=_init_fail) as executor:  # type: ignore[arg-type]
+        with pytest.raises(futures.BrokenExecutor, match="error in initializer"):
+            executor.submit(square, 2).result(timeout=60)
+        with pytest.raises(futures.BrokenExecutor):
+            executor.submit(square, 2).result(timeout=60)
