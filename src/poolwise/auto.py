@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from .options import Inputs
-    from .progress import ProgressBar
+    from .progress import Bar
     from .runs import RunFactory
     from .stats import Measured
 
@@ -73,7 +73,7 @@ def reusable(figures: ProbeFigures, cpus: int) -> bool:
 class _SharedBar:
     """One progress bar across the probe runs and the main run: only AutoRun closes it."""
 
-    def __init__(self, bar: ProgressBar) -> None:
+    def __init__(self, bar: Bar) -> None:
         self.bar = bar
 
     def advance(self, done: int, failed: int) -> None:
@@ -146,7 +146,7 @@ class AutoRun:
         *,
         cpus: int,
         workers: int | None,
-        make_bar: Callable[[], ProgressBar | None] | None,
+        make_bar: Callable[[], Bar | None] | None,
         known: ProbeFigures | None = None,
         remember: Callable[[ProbeFigures], None] | None = None,
     ) -> None:

@@ -216,7 +216,8 @@ def _add_work_commands(commands: Any) -> None:
         "--progress",
         choices=["auto", "always", "never"],
         default="auto",
-        help="a progress bar on stderr: auto shows it on a terminal",
+        help="a progress bar on stderr: auto shows it on a terminal; always also writes "
+        "plain progress lines to a log or pipe",
     )
     run.add_argument("--report", action="store_true", help="print the pool's report at the end")
     run.set_defaults(handler=run_command)

@@ -78,7 +78,7 @@ class Pool(AsyncMaps):
         start_method: ``"forkserver"`` (the default where it exists), ``"spawn"`` or
             ``"fork"``, for process workers.
         progress: a progress bar on stderr for each map: True on a terminal, "always"
-            even when stderr is not one.
+            also writes plain progress lines when stderr is not one (a log, CI).
         address: the scheduler of a Dask cluster, for ``mode="dask"``.
 
     Raises:

@@ -282,7 +282,7 @@ def map(
         **options: ``timeout`` (per-task limit in seconds), ``chunksize`` (tasks sent
             together; None sizes chunks from measured task times), ``ordered`` (results in
             input order, or False: in completion order), ``progress`` (a progress bar on
-            stderr: True on a terminal, "always" even when stderr is not one), ``retries``
+            stderr: True on a terminal, "always" also plain lines off one), ``retries``
             (how many more times to run a task that failed: raised, crashed its worker or
             timed out), ``retry_on`` (exception types that qualify for a retry; default:
             any Exception but ``NotPicklable``) and ``return_exceptions`` (True: a failed

@@ -162,6 +162,64 @@ def test_terminate_cancels_running_tasks() -> None:
     assert not [t for t in ours if t.is_alive()]
 
 
+def _loop_threads() -> set[threading.Thread]:
+    """The async pools' loop threads alive now (other tests' warm pools have some too)."""
+    return {t for t in threading.enumerate() if t.name == "poolwise-async"}
+
+
+@pytest.mark.timeout(60)
+def test_terminate_after_close_and_join_does_nothing() -> None:
+    pool = poolwise.Pool("async", 4)
+    assert pool.map(double, range(5)) == [0, 2, 4, 6, 8]
+    pool.close()
+    pool.join()
+    pool.terminate()  # raised RuntimeError: Event loop is closed
+    pool.terminate()
+    pool.shutdown()
+    with pytest.raises(poolwise.PoolClosed):
+        pool.map(double, range(5))
+
+
+@pytest.mark.timeout(60)
+def test_terminate_after_the_loop_stopped_on_its_own_does_nothing() -> None:
+    # The order of interpreter exit for a warm pool: the pool's finalizer shuts it down
+    # without waiting, the loop thread closes the loop, then the warm pools are terminated.
+    before = _loop_threads()
+    pool = poolwise.Pool("async", 4)
+    assert pool.map(double, range(5)) == [0, 2, 4, 6, 8]
+    (loop_thread,) = _loop_threads() - before
+    pool.shutdown(wait=False, cancel_futures=True)
+    loop_thread.join(timeout=30)
+    assert not loop_thread.is_alive()
+    pool.terminate()
+
+
+TWO_MAPS = """
+import asyncio
+import poolwise
+
+async def double(x):
+    await asyncio.sleep(0)
+    return 2 * x
+
+print(poolwise.map(double, range(10), mode="async"))
+print(poolwise.map(double, range(10), mode="async"))
+print(poolwise.map(double, range(10), mode="async", workers=4))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_script_of_async_maps_exits_cleanly(tmp_path: Path) -> None:
+    script = tmp_path / "two_maps.py"
+    script.write_text(TWO_MAPS)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=50, check=False
+    )
+    assert done.stderr == ""
+    assert done.returncode == 0
+    assert done.stdout.count(str([2 * x for x in range(10)])) == 3
+
+
 def test_a_plain_function_is_refused_before_work() -> None:
     with poolwise.Pool("async") as pool:
         with pytest.raises(TypeError, match="mode='threads'"):

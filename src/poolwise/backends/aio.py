@@ -59,6 +59,8 @@ class AsyncBackend(Backend):
         self._slots: asyncio.Semaphore | None = None
         self._running: set[Future[None]] = set()
         self._closed = False
+        #: The loop was asked to stop: it then closes, and may not be asked again.
+        self._stopping = False
         self._init_error: InitializerFailed | None = None
         self._timed_out = 0
         self._cancelled = 0
@@ -237,7 +239,7 @@ class AsyncBackend(Backend):
         if wait:
             # A chunk's coroutine gives its outcomes to the chunk; its future only says when.
             concurrent.futures.wait(running)
-        loop.call_soon_threadsafe(loop.stop)
+        self._stop_loop(loop)
         if wait and thread is not threading.current_thread():
             thread.join()
 
@@ -255,9 +257,18 @@ class AsyncBackend(Backend):
             return
         if thread is not threading.current_thread():
             concurrent.futures.wait(running, timeout=TERMINATE_GRACE)
-        loop.call_soon_threadsafe(loop.stop)
+        self._stop_loop(loop)
         if thread is not threading.current_thread():
             thread.join(timeout=TERMINATE_GRACE)
+
+    def _stop_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Ask the loop to stop, once: its thread then closes it, and a closed loop refuses
+        ``call_soon_threadsafe`` (terminate after join, or at exit after the finalizer)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        loop.call_soon_threadsafe(loop.stop)
 
     def stats(self) -> dict[str, int]:
         return {"tasks_timed_out": self._timed_out, "chunks_cancelled": self._cancelled}
