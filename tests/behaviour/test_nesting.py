@@ -73,3 +73,12 @@ def test_async_outer_pool_with_a_blocking_nested_map() -> None:
 
 def test_a_nested_map_on_a_process_worker_finishes() -> None:
     assert poolwise.map(nested_sum, [N] * 2, mode="processes", workers=2) == [EXPECTED] * 2
+
+
+@pytest.mark.parametrize("inner", ["processes", "threads"])
+def test_process_workers_with_their_own_warm_pools_exit_promptly(inner: str) -> None:
+    # each worker starts a warm pool of its own; leaving the with block stops the workers
+    # normally, and before #15 each waited ~300 s for its warm pool's idle reaper
+    with poolwise.Pool("processes", 2) as pool:
+        assert pool.starmap(nested_sum, [(N, inner, 2)] * 2) == [EXPECTED] * 2
+    assert pool.report().backend["workers_started"] == 2
