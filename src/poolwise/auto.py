@@ -165,10 +165,15 @@ class AutoRun:
         self._lazy = True
 
     def __iter__(self) -> Iterator[Any]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The results in lists as they arrive, in input order, reading a bounded number
+        of inputs ahead (``imap``)."""
         bar = self._make_bar() if self._make_bar is not None else None
         try:
-            for batch in self._batches(None if bar is None else _SharedBar(bar)):
-                yield from batch
+            yield from self._batches(None if bar is None else _SharedBar(bar))
         finally:
             if bar is not None:
                 bar.close()

@@ -155,24 +155,27 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(kind: Callable[[str], float], what: str, floor: str) -> Callable[[str], float]:
-    """An argparse ``type`` that reads ``kind`` (int or float) and refuses 0 and below,
-    saying what it wanted (``what``) and the bound (``floor``)."""
+def _number(
+    kind: Callable[[str], float], what: str, floor: str, fits: Callable[[float], bool]
+) -> Callable[[str], float]:
+    """An argparse ``type`` that reads ``kind`` (int or float) and refuses a value that
+    does not ``fits``, saying what it wanted (``what``) and the bound (``floor``)."""
 
     def read(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not value > 0:
+        if not fits(value):
             raise argparse.ArgumentTypeError(f"{text} is not {floor}")
         return value
 
     return read
 
 
-_positive_int = _positive(int, "a whole number", "1 or more")
-_positive_float = _positive(float, "a number of seconds", "above 0 seconds")
+_positive_int = _number(int, "a whole number", "1 or more", lambda n: n > 0)
+_non_negative_int = _number(int, "a whole number", "0 or more", lambda n: n >= 0)
+_positive_float = _number(float, "a number of seconds", "above 0 seconds", lambda n: n > 0)
 
 
 def _add_inputs(command: argparse.ArgumentParser) -> None:
@@ -205,7 +208,9 @@ def _add_work_commands(commands: Any) -> None:
     run.add_argument("--mode", choices=MODES, default="auto", help="where tasks run (auto)")
     run.add_argument("--workers", type=_positive_int, help="how many workers")
     run.add_argument("--timeout", type=_positive_float, help="per-task limit in seconds")
-    run.add_argument("--retries", type=int, default=0, help="re-runs for a task that failed (0)")
+    run.add_argument(
+        "--retries", type=_non_negative_int, default=0, help="re-runs for a task that failed (0)"
+    )
     run.add_argument(
         "--star", action="store_true", help="each input is a JSON list: the function's arguments"
     )
@@ -241,7 +246,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Pools and experiments cleaned up on the way out (with-blocks); no traceback.
         print("poolwise: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`poolwise run ... | head`): stop quietly, as other commands of a
+        # pipeline do, with the status of one that SIGPIPE ended; the pool was stopped on the
+        # way out, and stdout's last flush at exit must not fail again.
+        _stdout_to_devnull()
+        return _BROKEN_PIPE
     return status
+
+
+#: The exit status of a command that SIGPIPE ended (128 + 13), as a shell reports it.
+_BROKEN_PIPE = 141
+
+
+def _stdout_to_devnull() -> None:
+    """Point standard output at /dev/null, so the interpreter's final flush of what is
+    still buffered for a closed pipe raises nothing."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def run() -> None:

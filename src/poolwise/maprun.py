@@ -67,6 +67,11 @@ class Run(Protocol):
         """Every result, in order, as a list."""
         ...
 
+    def batches(self) -> Iterator[list[Any]]:
+        """The results in lists as they arrive, reading ahead as ``__iter__`` does (the
+        CLI writes a list, then flushes)."""
+        ...
+
 
 _Delivery = tuple[Chunk, Outcomes]
 #: Outcomes of consecutive inputs: first input index, values, errors by position.
