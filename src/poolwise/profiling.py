@@ -341,7 +341,11 @@ def probe(
     figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
     # 3. The thread round could not tell (no idle CPU): measure processes, if worth it.
     if wants_process_round(figures, cpus):
-        third = list(itertools.islice(tasks, scaling_round_size(cpus, per_task)))
+        # read ahead no further than the thread round may (seen: 25 inputs taken under
+        # buffersize=4 on a busy machine)
+        bound = runs.options.buffersize or MAX_READ_AHEAD
+        size = min(scaling_round_size(cpus, per_task), max(cpus, bound // cpus * cpus))
+        third = list(itertools.islice(tasks, size))
         if len(third) >= cpus:
             run = runs.start(
                 "processes",

@@ -76,6 +76,28 @@ def test_gh13_auto_reads_at_most_buffersize_ahead(fn: Callable[[int], object]) -
         results.close()  # type: ignore[attr-defined]
 
 
+def test_the_process_round_reads_no_further_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on a busy machine where the thread round cannot tell, a round on processes runs; it
+    # took 25 inputs under buffersize=4 (seen on a loaded machine)
+    from poolwise import profiling
+
+    rounds: list[bool] = []
+
+    def always(figures: object, cpus: int) -> bool:
+        rounds.append(True)
+        return True
+
+    monkeypatch.setattr(profiling, "wants_process_round", always)
+    inputs = Counted(itertools.count(1000))
+    with poolwise.Pool() as pool:
+        results = pool.imap(count_primes, inputs, buffersize=4)
+        for consumed in range(1, 13):
+            next(results)
+            assert inputs.taken - consumed <= 4 + 1, (consumed, inputs.taken)
+        results.close()  # type: ignore[attr-defined]
+    assert rounds
+
+
 def test_tiny_tasks_run_serially() -> None:
     with poolwise.Pool() as pool:
         assert pool.map(identity, range(10)) == list(range(10))
