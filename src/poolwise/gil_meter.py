@@ -40,10 +40,15 @@ class GilMeter:
         self._done = threading.Lock()
 
     def __enter__(self) -> GilMeter:
-        # A bare thread: threading.Thread.start() waits until the thread runs (~0.15 ms,
-        # a third of what probing costs a map of tiny tasks); this one starts on its own.
+        # A bare thread (threading.Thread's bookkeeping took ~0.1 ms of a 5 ms map of tiny
+        # tasks), but started before the task runs: a task that holds the GIL would keep
+        # a thread still starting out for a whole switch interval, so a 5 ms task got no
+        # wake-up at all.
         self._done.acquire()
-        _thread.start_new_thread(self._tick, ())
+        running = _thread.allocate_lock()
+        running.acquire()
+        _thread.start_new_thread(self._tick, (running,))
+        running.acquire()  # released by the meter once it runs
         return self
 
     def __exit__(
@@ -56,7 +61,8 @@ class GilMeter:
         with self._done:  # the meter released it on its way out
             pass
 
-    def _tick(self) -> None:
+    def _tick(self, running: _thread.LockType) -> None:
+        running.release()
         try:
             self._nap_until_stopped()
         finally:

@@ -70,8 +70,16 @@ def test_same_figures_give_the_same_mode(
 
     def pinned(*args: Any, **kwargs: Any) -> ProbeFigures:
         figures: ProbeFigures = real(*args, **kwargs)
+        # the machine's load and the GIL meter pinned too: a busy machine would otherwise
+        # make the round "cannot tell" and choose threads whatever the scaling
         return dataclasses.replace(
-            figures, seconds_per_task=0.05, cpu_share=share, thread_scaling=scaling
+            figures,
+            seconds_per_task=0.05,
+            cpu_share=share,
+            thread_scaling=scaling,
+            round_cpus=None,
+            idle_cpus=None,
+            others_cpus=None,
         )
 
     monkeypatch.setattr(profiling, "probe_figures", pinned)

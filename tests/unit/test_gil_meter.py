@@ -41,3 +41,12 @@ def test_c_code_that_releases_the_gil_leaves_it_free() -> None:
 
 def test_no_wakeup_means_no_figure() -> None:
     assert GilMeter().held_share() is None
+
+
+def test_a_task_shorter_than_a_switch_interval_is_caught_holding_the_gil() -> None:
+    # the meter runs before the task starts: a thread still starting when a GIL-holding
+    # task begins waits out the whole switch interval, and a 4 ms task went unmeasured
+    with GilMeter() as meter:
+        _spin_python(0.004)
+    assert meter.wakeups >= 1
+    assert meter.held_share() is not None
