@@ -61,3 +61,11 @@ class Counted:
         item = next(self._items)
         self.taken += 1
         return item
+
+
+def pure_python_mode() -> str:
+    """Where auto should run pure-Python compute on this build: processes where a GIL
+    serialises threads, threads on a free-threaded build running without one (#16)."""
+    from poolwise.system import gil_enabled
+
+    return "processes" if gil_enabled() else "threads"

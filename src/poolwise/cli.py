@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -56,6 +57,14 @@ def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
 
     quota = "none" if info.cpu_quota is None else f"{info.cpu_quota:g} CPUs"
     gil = "enabled" if info.gil_enabled else "disabled (free-threaded)"
+    if info.free_threaded_build and info.gil_enabled:
+        why = (
+            "PYTHON_GIL=1 asked for it"
+            if os.environ.get("PYTHON_GIL") == "1"
+            else "an imported extension module that does not declare free-threading support "
+            "turned it back on"
+        )
+        gil = f"enabled on a free-threaded build: {why}"
     table = Table(title="poolwise info: what this machine offers", show_header=False)
     table.add_column("fact", style="bold")
     table.add_column("value")

@@ -191,6 +191,12 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             "round cannot tell the GIL from a lack of free CPU"
         )
         held = figures.gil_held_share
+        if not gil_enabled:
+            reasons.append(
+                f"but the build runs without a GIL, so the threads only lacked a free CPU: "
+                f"threads on all {cpus} CPUs"
+            )
+            return _threads_on_all(cpus, reasons, figures, remaining)
         if held is None:
             return _busy_machine(reasons, figures, cpus, remaining)
         if held < GIL_HELD_SHARE:
@@ -262,11 +268,12 @@ def cannot_tell(figures: ProbeFigures) -> bool:
     return figures.idle_cpus is not None and figures.idle_cpus < IDLE_CPUS_TO_TELL
 
 
-def wants_process_round(figures: ProbeFigures, cpus: int) -> bool:
+def wants_process_round(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> bool:
     """Whether a round on processes should settle what the thread round could not: it
-    could not tell, and the work left is long enough to pay a pool's start-up."""
+    could not tell, the work left is long enough to pay a pool's start-up, and there is
+    a GIL that could be the cause (a build without one has nothing to tell apart)."""
     scaling = figures.thread_scaling
-    if cpus <= 1 or figures.cpu_share < IO_CPU_SHARE or scaling is None:
+    if not gil_enabled or cpus <= 1 or figures.cpu_share < IO_CPU_SHARE or scaling is None:
         return False
     if scaling >= SCALING_SHARE * figures.scaling_threads:
         return False

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import psutil
-
 __all__ = ["BUSY_SHARE", "LoadMeter", "RoundLoad", "busy_note"]
 
 #: Share of the machine's CPU time other programs may take before a measurement is called
@@ -42,6 +40,9 @@ def _machine_seconds() -> tuple[float, float] | None:
     """The machine's (busy, idle) CPU seconds since boot, summed over its CPUs; None where
     the platform does not say."""
     try:
+        import psutil  # here: a module importing this one may run in a subinterpreter,
+        # where psutil's extension cannot load (a free-threaded 3.13 build)
+
         times = psutil.cpu_times()
     except Exception:  # noqa: BLE001 - no figure is better than a failed probe
         return None
@@ -53,6 +54,8 @@ def _machine_seconds() -> tuple[float, float] | None:
 def _tree_seconds() -> float:
     """CPU seconds of this process and its descendants (those gone included, as far as
     their parents reaped them): the lab's work runs in worker processes too."""
+    import psutil
+
     me = psutil.Process()
     total = 0.0
     for process in [me, *me.children(recursive=True)]:

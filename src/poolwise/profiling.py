@@ -340,7 +340,7 @@ def probe(
     )
     figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
     # 3. The thread round could not tell (no idle CPU): measure processes, if worth it.
-    if wants_process_round(figures, cpus):
+    if wants_process_round(figures, cpus, gil_enabled()):
         # read ahead no further than the thread round may (seen: 25 inputs taken under
         # buffersize=4 on a busy machine)
         bound = runs.options.buffersize or MAX_READ_AHEAD

@@ -203,6 +203,17 @@ def test_a_build_without_a_gil_is_never_said_to_hold_it() -> None:
     assert "no GIL" in text
 
 
+def test_a_build_without_a_gil_needs_no_process_round_to_tell(  # #16
+) -> None:
+    figures = _figures(seconds_per_task=0.05, total_tasks=400, **BUSY)
+    assert rules.wants_process_round(figures, cpus=2)
+    assert not rules.wants_process_round(figures, cpus=2, gil_enabled=False)
+    decision = decide(figures, cpus=2, gil_enabled=False)
+    assert decision.mode == "threads"
+    assert "runs without a GIL" in " ".join(decision.reasons)
+    assert "holds the GIL" not in " ".join(decision.reasons)
+
+
 def test_a_process_round_is_wanted_only_when_the_thread_round_could_not_tell() -> None:
     left = rules.PROCESS_ROUND_SECONDS / 0.03  # tasks of 30 ms worth the round
     long = {"total_tasks": int(left) + 10, "round_cpus": 1.0}

@@ -11,14 +11,19 @@ CPython builds from source (pyenv, the python.org installers); Debian packages i
 from __future__ import annotations
 
 import functools
-import multiprocessing
 
 import pytest
 
 try:
     from test.test_concurrent_futures import executor as _executor
     from test.test_concurrent_futures import test_as_completed, test_init, test_shutdown, test_wait
-    from test.test_concurrent_futures.util import BaseTestCase, ExecutorMixin
+    from test.test_concurrent_futures.util import (
+        BaseTestCase,
+        ProcessPoolForkMixin,
+        ProcessPoolForkserverMixin,
+        ProcessPoolSpawnMixin,
+        ThreadPoolMixin,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the Python build
     pytest.skip(
         f"CPython's test package is not installed with this Python ({exc}); install it "
@@ -31,27 +36,21 @@ import poolwise
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
-class _Threads(ExecutorMixin):
+# The stdlib's own mixins (their contexts, events, managers), with poolwise's executor.
+class _Threads(ThreadPoolMixin):
     executor_type = staticmethod(functools.partial(poolwise.Executor, "threads"))
 
 
-class _ProcessesMixin(ExecutorMixin):
+class _Fork(ProcessPoolForkMixin):
     executor_type = staticmethod(functools.partial(poolwise.Executor, "processes"))
 
-    def get_context(self) -> multiprocessing.context.BaseContext:
-        return multiprocessing.get_context(self.ctx)
+
+class _Forkserver(ProcessPoolForkserverMixin):
+    executor_type = staticmethod(functools.partial(poolwise.Executor, "processes"))
 
 
-class _Fork(_ProcessesMixin):
-    ctx = "fork"
-
-
-class _Forkserver(_ProcessesMixin):
-    ctx = "forkserver"
-
-
-class _Spawn(_ProcessesMixin):
-    ctx = "spawn"
+class _Spawn(ProcessPoolSpawnMixin):
+    executor_type = staticmethod(functools.partial(poolwise.Executor, "processes"))
 
 
 _KINDS = {"Threads": _Threads, "Fork": _Fork, "Forkserver": _Forkserver, "Spawn": _Spawn}

@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import time
 
+import pytest
+
 from poolwise.gil_meter import GilMeter
+from poolwise.system import gil_enabled
 
 
 def _spin_python(seconds: float) -> int:
@@ -28,7 +31,10 @@ def test_pure_python_holds_the_gil() -> None:
         _spin_python(0.1)
     share = meter.held_share()
     assert share is not None
-    assert share >= 0.5, (share, meter.wakeups)
+    if gil_enabled():
+        assert share >= 0.5, (share, meter.wakeups)
+    else:  # a free-threaded build: nothing to hold, the meter runs beside the task
+        assert share < 0.5, (share, meter.wakeups)
 
 
 def test_c_code_that_releases_the_gil_leaves_it_free() -> None:
@@ -43,6 +49,7 @@ def test_no_wakeup_means_no_figure() -> None:
     assert GilMeter().held_share() is None
 
 
+@pytest.mark.skipif(not gil_enabled(), reason="no GIL on this build: nothing to catch")
 def test_a_task_shorter_than_a_switch_interval_is_caught_holding_the_gil() -> None:
     # the meter runs before the task starts: a thread still starting when a GIL-holding
     # task begins waits out the whole switch interval, and a 4 ms task went unmeasured
