@@ -16,6 +16,7 @@ into a mode, a number of workers and the reasons, in words.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -272,9 +273,11 @@ def probe(
     )
     measured = run.measured
     probed: list[Any] = []
-    gil = GilMeter()  # does the task hold the GIL? asked of the GIL itself (#14)
+    # Does the task hold the GIL? Asked of the GIL itself (#14); a build running without
+    # one has none to ask, and a late wake-up there is only a busy CPU (#16).
+    gil = GilMeter() if gil_enabled() else None
     try:
-        with gil:
+        with gil if gil is not None else contextlib.nullcontext():
             for batch in run.batches():
                 probed += batch
                 if measured.count >= PROBE_TASKS or measured.seconds >= PROBE_SECONDS:
@@ -293,7 +296,7 @@ def probe(
     taken = serial_tasks
     # Work the GIL meter caught holding the GIL cannot scale on threads: a round there
     # would only run its tasks one at a time (measured: 0.2-0.3 s of a 2.5 s map).
-    held = gil.held_share() if gil.wakeups >= SURE_WAKEUPS else None
+    held = gil.held_share() if gil is not None and gil.wakeups >= SURE_WAKEUPS else None
     plainly_held = held is not None and held >= SURELY_HELD
     if cpus > 1 and share >= IO_CPU_SHARE and per_task >= SCALING_MIN_TASK and not plainly_held:
         # Its tasks' results are handed over only after the round: it reads ahead too.
@@ -338,7 +341,8 @@ def probe(
     figures = probe_figures(
         runs.fn, item, probed[0], serial_tasks, per_task, share, scaling, cpus, total, load
     )
-    figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
+    if gil is not None:
+        figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
     # 3. The thread round could not tell (no idle CPU): measure processes, if worth it.
     if wants_process_round(figures, cpus, gil_enabled()):
         # read ahead no further than the thread round may (seen: 25 inputs taken under

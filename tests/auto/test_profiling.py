@@ -170,8 +170,8 @@ def test_pure_python_skips_the_thread_round_c_code_does_not(
     # tasks of ~0.1 s: the meter wakes a dozen times or more during the first one (the
     # round is skipped only on SURE_WAKEUPS or more)
     held = poolwise.profile(count_primes, [500_000 + 4000 * i for i in range(20)])
-    if pure_python_mode() == "threads":  # no GIL to hold: the round runs, threads scale
-        assert held.figures["gil_held_share"] < profiling.SURELY_HELD
+    if pure_python_mode() == "threads":  # no GIL to ask about: no meter, the round runs
+        assert held.figures["gil_held_share"] is None
         assert held.figures["thread_scaling"] is not None
         assert held.mode == "threads"
         return
