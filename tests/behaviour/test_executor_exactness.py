@@ -16,6 +16,7 @@ from concurrent import futures
 from typing import TYPE_CHECKING
 
 import pytest
+from support import known_free_threaded_failure
 from tasks import MyObject, make_dummy_object, square
 
 import poolwise
@@ -36,8 +37,14 @@ def executor(request: pytest.FixtureRequest) -> Iterator[poolwise.Executor]:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def test_free_reference(executor: poolwise.Executor) -> None:
+def test_free_reference(executor: poolwise.Executor, request: pytest.FixtureRequest) -> None:
     # CPython issue #14406: the result iterator keeps no reference to a yielded result
+    known_free_threaded_failure(
+        request,
+        executor.pool.mode == "processes",
+        "a result unpickled on the dispatcher thread outlives its last reference while "
+        "that thread waits (biased reference counting)",
+    )
     for obj in executor.map(make_dummy_object, range(10)):
         ref = weakref.ref(obj)
         del obj
