@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -56,15 +55,6 @@ def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
     from rich.table import Table
 
     quota = "none" if info.cpu_quota is None else f"{info.cpu_quota:g} CPUs"
-    gil = "enabled" if info.gil_enabled else "disabled (free-threaded)"
-    if info.free_threaded_build and info.gil_enabled:
-        why = (
-            "PYTHON_GIL=1 asked for it"
-            if os.environ.get("PYTHON_GIL") == "1"
-            else "an imported extension module that does not declare free-threading support "
-            "turned it back on"
-        )
-        gil = f"enabled on a free-threaded build: {why}"
     table = Table(title="poolwise info: what this machine offers", show_header=False)
     table.add_column("fact", style="bold")
     table.add_column("value")
@@ -74,8 +64,7 @@ def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
         ("  CPU affinity", str(info.affinity_cpus)),
         ("  cgroup CPU quota", quota),
         ("Python", f"{info.implementation} {info.python}"),
-        ("free-threaded build", "yes" if info.free_threaded_build else "no"),
-        ("GIL", gil),
+        ("build", info.build_text()),
         ("start methods", ", ".join(info.start_methods)),
         ("default start method", info.default_start_method),
         ("memory", f"{_gib(info.memory_available)} available of {_gib(info.memory_total)}"),

@@ -15,12 +15,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "MachineInfo",
     "cpu_quota",
     "cpus",
     "default_start_method",
+    "describe_build",
     "gil_enabled",
     "machine_info",
 ]
@@ -150,6 +155,28 @@ class MachineInfo:
     default_start_method: str
     memory_total: int
     memory_available: int
+
+    def build_text(self) -> str:
+        """The build and its GIL in a phrase, for the lab's reports and ``poolwise info``."""
+        return describe_build(self.free_threaded_build, self.gil_enabled)
+
+
+def describe_build(
+    free_threaded_build: bool, gil_is_enabled: bool, environ: Mapping[str, str] = os.environ
+) -> str:
+    """E.g. "free-threaded build, GIL disabled"; on a free-threaded build running with the
+    GIL back on, also why: ``PYTHON_GIL=1`` or an extension that did not declare support."""
+    if not free_threaded_build:
+        return "standard build, GIL enabled"
+    if not gil_is_enabled:
+        return "free-threaded build, GIL disabled"
+    why = (
+        "PYTHON_GIL=1 asked for it"
+        if environ.get("PYTHON_GIL") == "1"
+        else "an imported extension module that does not declare free-threading support "
+        "turned it back on"
+    )
+    return f"free-threaded build, GIL enabled again: {why}"
 
 
 def default_start_method() -> str:

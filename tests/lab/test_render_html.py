@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from poolwise.lab.base import (
@@ -69,6 +70,21 @@ def test_every_row_chart_and_note_is_in_the_page() -> None:
     assert "primes, processes" in page
     assert "note: poolwise.share() arrives with issue #7" in page
     assert "usable CPUs" in page
+
+
+def test_the_page_names_the_build_and_its_gil() -> None:
+    report = sample_report()
+    free_threaded = dataclasses.replace(report.machine, free_threaded_build=True, gil_enabled=False)
+    page = render_html(dataclasses.replace(report, machine=free_threaded))
+    assert "(free-threaded build, GIL disabled)" in page
+    assert "(standard build, GIL enabled)" in render_html(
+        dataclasses.replace(
+            report,
+            machine=dataclasses.replace(
+                report.machine, free_threaded_build=False, gil_enabled=True
+            ),
+        )
+    )
 
 
 def test_page_is_self_contained_and_escaped() -> None:

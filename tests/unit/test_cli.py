@@ -25,6 +25,8 @@ def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "usable CPUs" in out
     assert "start methods" in out
+    assert "build" in out
+    assert "GIL" in out
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["info", "--nope"], []])

@@ -81,3 +81,25 @@ def test_machine_info_has_the_facts_that_change_decisions() -> None:
     assert info.usable_cpus == poolwise.cpus()
     assert info.default_start_method in info.start_methods
     assert info.memory_total >= info.memory_available > 0
+
+
+@pytest.mark.parametrize(
+    ("free_threaded", "gil", "environ", "expected"),
+    [
+        (False, True, {}, "standard build, GIL enabled"),
+        (True, False, {}, "free-threaded build, GIL disabled"),
+        (True, True, {"PYTHON_GIL": "1"}, "GIL enabled again: PYTHON_GIL=1 asked for it"),
+        (True, True, {}, "GIL enabled again: an imported extension module"),
+    ],
+)
+def test_the_build_is_named_with_why_the_gil_is_on(
+    free_threaded: bool, gil: bool, environ: dict[str, str], expected: str
+) -> None:
+    assert expected in system.describe_build(free_threaded, gil, environ)
+
+
+def test_info_and_the_lab_name_this_build() -> None:
+    info = system.machine_info()
+    assert info.build_text() == system.describe_build(
+        info.free_threaded_build, system.gil_enabled()
+    )

@@ -153,9 +153,8 @@ def _figures_table(row: RowResult) -> str:
 def render_html(report: LabReport) -> str:
     """The whole page as a string."""
     m = report.machine
-    gil = "enabled" if m.gil_enabled else "disabled (free-threaded)"
     facts = (
-        f"{m.implementation} {m.python}, GIL {gil}; {m.usable_cpus} usable CPUs "
+        f"{m.implementation} {m.python} ({m.build_text()}); {m.usable_cpus} usable CPUs "
         f"({m.logical_cpus} logical); start methods {', '.join(m.start_methods)}; "
         f"{m.platform}; {'full' if report.full else 'quick'} lab in {report.seconds:.0f} s"
     )

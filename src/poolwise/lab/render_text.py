@@ -19,10 +19,9 @@ _STYLES = {"holds": "bold green", "does not hold here": "bold red", "depends": "
 
 def _machine_line(report: LabReport) -> str:
     m = report.machine
-    gil = "GIL enabled" if m.gil_enabled else "GIL disabled (free-threaded)"
     quota = "" if m.cpu_quota is None else f", CPU quota {m.cpu_quota:g}"
     return (
-        f"{m.implementation} {m.python}, {gil}; {m.usable_cpus} usable CPUs "
+        f"{m.implementation} {m.python} ({m.build_text()}); {m.usable_cpus} usable CPUs "
         f"({m.logical_cpus} logical{quota}); start methods {', '.join(m.start_methods)}; "
         f"{'full' if report.full else 'quick'} lab in {report.seconds:.0f} s"
     )
