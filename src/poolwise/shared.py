@@ -13,11 +13,13 @@ are the parent's too. Threads and serial runs get ``Shared.value`` itself.
 Segments are registered with multiprocessing's resource tracker, a separate process that
 unlinks them if the parent dies without doing so (even by SIGKILL), so nothing is left in
 /dev/shm. Attaching in a worker registers nothing (the tracker is shared with the parent:
-a worker's unregister would drop the parent's registration).
+a worker's unregister would drop the parent's registration). A segment freed by a
+finalizer tells the tracker later (see ``_untrack_later``).
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import importlib
@@ -77,15 +79,16 @@ class Segment:
         self.unlinked = False
 
     def unlink(self) -> None:
-        """Remove the name (no new attachments); the pages live while something maps them."""
+        """Remove the name (no new attachments); the pages live while something maps them.
+
+        Safe in a finalizer: the resource tracker hears of it later (``_untrack_later``).
+        """
         if self.unlinked:
             return
         self.unlinked = True
-        from multiprocessing import resource_tracker
-
         with contextlib.suppress(FileNotFoundError):
             _posixshmem().shm_unlink(self.name)
-        resource_tracker.unregister(self.name, "shared_memory")
+        _untrack_later(self.name)
 
     def release(self) -> None:
         """Unlink, and unmap here unless views of it are still alive (they keep it)."""
@@ -95,6 +98,39 @@ class Segment:
             self.mapping.close()
 
 
+#: Segments unlinked whose resource-tracker registration is still to drop. Segments are
+#: often freed by finalizers (a ``Shared`` or a map's job garbage-collected), and a
+#: collection can run while this very thread is inside a resource-tracker call (in
+#: ``register`` below, say): calling the tracker then is a reentrant call it refuses
+#: (Python 3.13: "ResourceTracker called reentrantly ... might leak"; seen on a
+#: free-threaded build, #16). So ``unlink`` only queues the name (a deque: no lock a
+#: finalizer could deadlock on), and ``create_segment``, ``Shared.close`` and exit tell
+#: the tracker. Until then the tracker holds a name that no longer exists: harmless.
+_untracked: collections.deque[str] = collections.deque()
+_untrack_at_exit = False
+
+
+def _untrack_later(name: str) -> None:
+    global _untrack_at_exit
+    _untracked.append(name)
+    if not _untrack_at_exit:
+        _untrack_at_exit = True
+        atexit.register(untrack_unlinked)
+
+
+def untrack_unlinked() -> None:
+    """Tell the resource tracker about the segments unlinked since the last call (never
+    from a finalizer: see ``_untracked``)."""
+    from multiprocessing import resource_tracker
+
+    while True:
+        try:
+            name = _untracked.popleft()
+        except IndexError:
+            return
+        resource_tracker.unregister(name, "shared_memory")
+
+
 def create_segment(size: int, contents: memoryview | None = None) -> Segment:
     """A new segment of ``size`` bytes, registered for cleanup, holding ``contents`` (bytes,
     written through the file: ~2-3x faster than copying into a fresh mapping, which takes a
@@ -102,6 +138,7 @@ def create_segment(size: int, contents: memoryview | None = None) -> Segment:
     not a SIGBUS at the first write."""
     from multiprocessing import resource_tracker
 
+    untrack_unlinked()
     shm = _posixshmem()
     size = max(1, size)
     name = f"/{SEGMENT_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
@@ -262,6 +299,7 @@ class Shared:
         """Free the shared memory (workers' views of it stay valid until they drop them)."""
         self._value = None
         self._finalizer()
+        untrack_unlinked()
 
     def __enter__(self) -> Shared:
         return self

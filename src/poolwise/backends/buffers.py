@@ -20,7 +20,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING
 
-from ..shared import Segment, create_segment
+from ..shared import Segment, create_segment, untrack_unlinked
 
 if TYPE_CHECKING:
     import pickle
@@ -113,6 +113,7 @@ class BufferStore:
             self._idle.clear()
         for segment in segments:
             segment.release()
+        untrack_unlinked()
 
     def _watch(self, run: object) -> None:
         """Free ``run``'s idle segments when it is freed (call with the lock held); a run

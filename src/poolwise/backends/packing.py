@@ -168,6 +168,9 @@ class Job:
     chunk_id: int = 0
     #: processes: the shared-memory segments holding ``buffers`` (``child.segments.describe``).
     segments: bytes = b""
+    #: processes: frees ``segments`` once the chunk is done (a ``weakref.finalize`` on the
+    #: job, so also when the job is collected; it runs once).
+    free_segments: Callable[[], object] = lambda: None
     #: First task to run: above 0 when the rest of a chunk is sent again (a crash, a
     #: timeout).
     start: int = 0

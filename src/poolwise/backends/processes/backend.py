@@ -100,7 +100,7 @@ class ProcessBackend(PicklingBackend):
             job.segments = describe(placed)
             # The copies in shared memory travel; the chunk keeps its own tasks alive.
             job.buffers = ()
-            weakref.finalize(job, self._buffers.release, keys)
+            job.free_segments = weakref.finalize(job, self._buffers.release, keys)
             shared_bytes = sum(size for _, size in placed)
         self._dispatcher.put(job, shared_bytes=shared_bytes, copied_bytes=copied)
 

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ...errors import PoolClosed, PoolwiseError
+from ...shared import untrack_unlinked
 from ..child import frames as _frames
 from ..child.log_forwarding import receive as receive_log
 from ..child.segments import sweep_results
@@ -290,14 +291,24 @@ class Dispatcher:
             job = worker.running[0]
             if job.chunk_id != key:  # cannot happen: a worker runs its chunks in order
                 raise PoolwiseError(f"result for chunk {key} while chunk {job.chunk_id} runs")
-            outcomes, shared = unpack_result(job.chunk, body)
+            chunk = job.chunk
+            outcomes, shared = unpack_result(chunk, body)
             if shared:  # counted before the map can end; put() adds to it on other threads
                 with self._lock:
                     self.counters["bytes_through_shared_memory"] += shared
-            job.chunk.deliver(outcomes)
-            if job.chunk.delivered >= len(job.chunk):
-                worker.running.popleft()
-                self._slot_freed(worker)
+            if outcomes.offset + len(outcomes.values) < len(chunk):
+                chunk.deliver(outcomes)
+                return
+            # The chunk is done. Its segments are freed and its job dropped before its last
+            # outcomes go: the caller may run on before this thread does (on a free-threaded
+            # build it does), and a map that has returned must have freed them.
+            worker.running.popleft()
+            job.free_segments()
+            del job
+            untrack_unlinked()
+            chunk.deliver(outcomes)
+            del outcomes  # the caller's now
+            self._slot_freed(worker)
         elif kind == _frames.REVOKED:
             self._on_revoked(worker, key, given_back=body == b"\x01")
         elif kind == _frames.LOG:
