@@ -211,12 +211,18 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         idle = (
             "" if figures.idle_cpus is None else f" while {figures.idle_cpus:.2f} CPUs stood idle"
         )
-        verdict = (
-            "the work holds the GIL"
-            if gil_enabled
-            else "the work runs one thread at a time though the build has no GIL (a lock, or "
-            "an extension that turned the GIL back on)"
-        )
+        if gil_enabled:
+            verdict = "the work holds the GIL"
+        elif scaling < THREADS_GAIN:
+            verdict = (
+                "the work runs one thread at a time though the build has no GIL (a lock, or "
+                "an extension that turned the GIL back on)"
+            )
+        else:  # what the figures show: a gain, short of scaling
+            verdict = (
+                f"under {SCALING_SHARE:.0%} of {ideal}x though the build has no GIL: the "
+                "threads slowed each other down (a lock, or objects they all update)"
+            )
         reasons.append(f"{ideal} threads ran {scaling:.2f}x one thread's rate{idle}: {verdict}")
     elif figures.gil_held_share is not None and figures.gil_held_share >= GIL_HELD_SHARE:
         reasons.append(_gil_waited(figures.gil_held_share) + ", so no round on threads")

@@ -319,8 +319,10 @@ def probe(
                 chunksize=1,
                 progress=progress,
             )
-            started, cpu = time.perf_counter(), time.process_time()
+            # The meter first: its first use imports psutil (~40 ms of this thread's CPU),
+            # which inside the timed round read as threads not scaling (0.2x, #16).
             meter = LoadMeter()
+            started, cpu = time.perf_counter(), time.process_time()
             # Sized from the first tasks; bounded in time too, for when later ones are
             # bigger (a map whose big tasks come last must not run them all here).
             scaled, error = _drain(run, stop_after=SCALING_SECONDS * ROUND_OVERRUN)

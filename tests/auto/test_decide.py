@@ -203,6 +203,21 @@ def test_a_build_without_a_gil_is_never_said_to_hold_it() -> None:
     assert "no GIL" in text
 
 
+@pytest.mark.parametrize(
+    ("scaling", "says"),
+    [
+        (rules.THREADS_GAIN - EPS, "runs one thread at a time"),
+        (rules.THREADS_GAIN, "the threads slowed each other down"),
+    ],
+)
+def test_a_build_without_a_gil_says_what_its_thread_round_showed(scaling: float, says: str) -> None:
+    # 1.3x on 2 threads is a gain short of scaling, not "one thread at a time" (#16)
+    figures = _figures(thread_scaling=scaling, round_cpus=1.0, idle_cpus=0.9, others_cpus=0.1)
+    decision = decide(figures, cpus=2, gil_enabled=False)
+    assert says in " ".join(decision.reasons)
+    assert decision.mode == "processes"
+
+
 def test_a_build_without_a_gil_needs_no_process_round_to_tell(  # #16
 ) -> None:
     figures = _figures(seconds_per_task=0.05, total_tasks=400, **BUSY)
