@@ -237,6 +237,21 @@ def test_threads_scaling_on_pure_python_does_not_hold(threads: float, status: st
 
 
 @pytest.mark.parametrize(
+    ("processes", "says"),
+    [
+        (1.9 / cpu_bound.AS_FAST, "threads as fast as processes, and lighter"),
+        (1.9 / cpu_bound.AS_FAST + 0.01, "threads short of processes' 2.12x"),
+    ],
+)
+def test_a_free_threaded_verdict_compares_threads_with_processes(
+    processes: float, says: str
+) -> None:
+    verdict = _judge(gil="disabled", primes=(1.9, processes))
+    assert verdict.status == NOT_HERE
+    assert says in verdict.reason
+
+
+@pytest.mark.parametrize(
     ("processes", "status"),
     [(cpu_bound.SPEEDUP - EPS, DEPENDS), (cpu_bound.SPEEDUP, HOLDS)],
 )

@@ -316,9 +316,15 @@ def _verdict(scaling: CpuScaling) -> Verdict:
     threads, processes = pure[best_threads]
     if threads >= SPEEDUP:
         gil = "GIL disabled" if scaling.gil == "disabled" else "GIL enabled"
+        versus = (
+            "as fast as processes, and lighter"
+            if threads >= AS_FAST * processes
+            else f"short of processes' {processes:.2f}x"
+        )
         return Verdict.not_here(
             f"threads sped up pure-Python work ({gil}): {LABELS[best_threads]} ran "
-            f"{threads:.2f}x faster on {top} threads and {processes:.2f}x on {top} processes",
+            f"{threads:.2f}x faster on {top} threads and {processes:.2f}x on {top} processes: "
+            f"threads {versus}",
         )
     if pure[best_processes][1] < SPEEDUP:
         return Verdict.depends(
