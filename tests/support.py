@@ -69,15 +69,3 @@ def pure_python_mode() -> str:
     from poolwise.system import gil_enabled
 
     return "processes" if gil_enabled() else "threads"
-
-
-def known_free_threaded_failure(request: object, applies: bool, why: str) -> None:
-    """Mark the running test as expected to fail, where ``applies``, on a build without a
-    GIL: a failure found there and not fixed yet (issue #16), still run and reported."""
-    import pytest
-
-    from poolwise.system import gil_enabled
-
-    if applies and not gil_enabled():
-        node = request.node  # type: ignore[attr-defined]
-        node.add_marker(pytest.mark.xfail(reason=f"free-threaded build, #16: {why}", strict=False))

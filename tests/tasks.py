@@ -531,3 +531,10 @@ def log_and_return(x: int) -> int:
             log.exception("failed on %s", x)
     log.debug("too detailed to forward")
     return x
+
+
+def dask_profiler_enabled(_: object = None) -> bool:
+    """Whether this Dask worker runs Dask's statistical profiler."""
+    import dask.config
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))

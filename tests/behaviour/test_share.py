@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import known_free_threaded_failure
 from tasks import describe, kind_of, view_layout, where_is, write_first
 
 import poolwise
@@ -91,14 +90,7 @@ ARRAYS = {
     "(tests/interpreters checks shared bytes there)",
 )
 @pytest.mark.parametrize("name", list(ARRAYS))
-def test_dtype_shape_and_order_round_trip(
-    pool: poolwise.Pool, name: str, request: pytest.FixtureRequest
-) -> None:
-    known_free_threaded_failure(
-        request,
-        pool.mode == "dask",
-        "a Dask worker process died now and then on 3.13t (seen once in three runs)",
-    )
+def test_dtype_shape_and_order_round_trip(pool: poolwise.Pool, name: str) -> None:
     array = ARRAYS[name]
     with poolwise.share(array) as shared:
         dtype, shape, fortran, writable, data = pool.submit(describe, shared).result(timeout=60)

@@ -24,6 +24,7 @@ from support import wait_until
 from tasks import exit_on, fail_on, hold, pid, remember, setting, spin_on, square
 
 import poolwise
+from poolwise.system import gil_enabled
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,6 +68,9 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "PYTHONPATH": path,  # the workers import tasks
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+        # as poolwise's own cluster does on a build without a GIL, where the profiler
+        # crashes workers (poolwise.backends.dask.cluster)
+        **({} if gil_enabled() else {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}),
     }
     started: list[subprocess.Popen[bytes]] = []
 

@@ -25,6 +25,7 @@ from tasks import (
     FailsToUnpickle,
     announce_and_block,
     count_and_fail,
+    dask_profiler_enabled,
     exit_on,
     fail_on,
     flaky,
@@ -46,6 +47,7 @@ from tasks import (
 
 import poolwise
 from poolwise.maprun import WINDOW_PER_WORKER
+from poolwise.system import gil_enabled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,6 +68,12 @@ def test_results_in_input_order_from_worker_processes(pool: poolwise.Pool) -> No
     assert os.getpid() not in pids
     assert pids <= {p.pid for p in local_workers()}
     assert pool.report().mode == "dask"
+
+
+def test_workers_run_dask_s_profiler_only_where_the_build_has_a_gil(pool: poolwise.Pool) -> None:
+    # it reads other threads' frames: a use-after-free without a GIL that crashed workers
+    # on free-threaded 3.13 (#16)
+    assert pool.map(dask_profiler_enabled, range(4)) == [gil_enabled()] * 4
 
 
 def test_lambdas_and_closures_travel_by_value(pool: poolwise.Pool) -> None:

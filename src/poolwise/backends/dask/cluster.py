@@ -17,6 +17,12 @@ handler runs (``terminate_at_exit``). The workers of our cluster also exit when 
 process is killed outright (Dask watches their parent); only the scratch folder is then
 left behind.
 
+On a build running without a GIL, our cluster's workers run without Dask's statistical
+profiler: it reads other threads' frames from ``sys._current_frames()``, which is a
+use-after-free there (CPython gh-152355) and crashed worker processes and pytest on
+free-threaded 3.13 (#16). A cluster at ``address`` is the user's to configure
+(``DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False``).
+
 Like Dask itself, worker processes start by ``spawn``: a script that makes a pool must
 guard its top level with ``if __name__ == "__main__":``. Workers of a cluster at
 ``address`` need poolwise (and whatever modules the tasks import) installed; functions
@@ -33,6 +39,7 @@ import signal
 import tempfile
 from typing import TYPE_CHECKING, cast
 
+from ...system import gil_enabled
 from ..lifetime import LiveBackends
 from ..signals import hold_sigterm, release_sigterm
 
@@ -95,6 +102,7 @@ class Connection:
 def connect(*, address: str | None, workers: int) -> Connection:
     """A client of the scheduler at ``address``, else of a LocalCluster of ``workers``
     worker processes started here."""
+    import dask.config
     import distributed
 
     _LIVE.stop_all_at_exit()
@@ -107,24 +115,28 @@ def connect(*, address: str | None, workers: int) -> Connection:
             exc.add_note(f"poolwise: is a Dask scheduler running at {address}?")
             raise
     scratch = tempfile.mkdtemp(prefix="poolwise-dask-")
+    # The profiler off where there is no GIL (see above): nannies hand their worker
+    # process the config of their start.
+    settings = {} if gil_enabled() else {"distributed.worker.profile.enabled": False}
     try:
-        made_cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            local_directory=scratch,
-            scheduler_kwargs={
-                # A chunk whose worker died fails at once (WorkerCrashed): no re-run.
-                "allowed_failures": 0,
-                # No dashboard; its HTTP server (health, metrics) on a free port, not
-                # 8787, which another cluster may hold (Dask then warns and moves).
-                "dashboard": False,
-                "dashboard_address": "127.0.0.1:0",
-                # Its scratch space too, else it goes to TMPDIR/dask-scratch-space.
-                "local_directory": scratch,
-            },
-        )
+        with dask.config.set(settings):
+            made_cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                local_directory=scratch,
+                scheduler_kwargs={
+                    # A chunk whose worker died fails at once (WorkerCrashed): no re-run.
+                    "allowed_failures": 0,
+                    # No dashboard; its HTTP server (health, metrics) on a free port, not
+                    # 8787, which another cluster may hold (Dask then warns and moves).
+                    "dashboard": False,
+                    "dashboard_address": "127.0.0.1:0",
+                    # Its scratch space too, else it goes to TMPDIR/dask-scratch-space.
+                    "local_directory": scratch,
+                },
+            )
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
