@@ -121,6 +121,8 @@ def _untrack_later(name: str) -> None:
 def untrack_unlinked() -> None:
     """Tell the resource tracker about the segments unlinked since the last call (never
     from a finalizer: see ``_untracked``)."""
+    if not _untracked:  # the usual case, once per finished chunk: no import, no loop
+        return
     from multiprocessing import resource_tracker
 
     while True:

@@ -315,9 +315,10 @@ class Dispatcher:
             # outcomes go: the caller may run on before this thread does (on a free-threaded
             # build it does), and a map that has returned must have freed them.
             worker.running.popleft()
-            job.free_segments()
+            if job.segments:
+                job.free_segments()
+                untrack_unlinked()
             del job
-            untrack_unlinked()
             chunk.deliver(outcomes)
             del outcomes  # the caller's now
             self._slot_freed(worker)
