@@ -59,14 +59,22 @@ def test_main_module_functions_work_from_a_script(tmp_path: Path) -> None:
     script = tmp_path / "user_script.py"
     script.write_text(SCRIPT)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-X", "faulthandler", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert done.stderr == ""
+    assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == EXPECTED
 
 
 def test_main_module_functions_work_without_a_file() -> None:
     code = SCRIPT.replace('if __name__ == "__main__":\n    main()', "main()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stderr == ""
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == EXPECTED
