@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .backends import MODES, backend_class
 from .errors import BackendUnavailable
+from .native_threads import native_report
 from .system import MachineInfo, machine_info
 
 if TYPE_CHECKING:
@@ -50,7 +51,27 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:.1f} GiB"
 
 
-def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
+def _native_rows(native: dict[str, Any]) -> list[tuple[str, str]]:
+    """``poolwise info``'s rows on BLAS/OpenMP thread pools (``native_threads.py``)."""
+    rows = [
+        (
+            f"native pool {pool['internal_api']}",
+            f"{pool['num_threads']} threads ({pool['user_api']}, {pool['version'] or 'version ?'}, "
+            f"{Path(pool['filepath']).name})",
+        )
+        for pool in native["pools"]
+    ] or [("native pools", "none loaded (NumPy, SciPy, scikit-learn not installed)")]
+    widths = ", ".join(
+        f"{workers} worker{'s' * (workers > 1)}: {width}"
+        for workers, width in native["per_worker"].items()
+    )
+    rows.append(("native threads per worker", f"CPUs / workers, at least 1 ({widths})"))
+    for name, value in native["environment"].items():
+        rows.append((f"  {name}", f"{value} (set here: auto keeps it)"))
+    return rows
+
+
+def _print_info(info: MachineInfo, modes: dict[str, str], native: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -71,6 +92,7 @@ def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
         ("platform", info.platform),
     ]
     rows += [(f"mode {mode}", state) for mode, state in modes.items()]
+    rows += _native_rows(native)
     for fact, value in rows:
         table.add_row(fact, value)
     Console().print(table)
@@ -79,10 +101,11 @@ def _print_info(info: MachineInfo, modes: dict[str, str]) -> None:
 def _info(args: argparse.Namespace) -> int:
     info = machine_info()
     modes = _modes()
+    native = native_report(info.usable_cpus)
     if args.json:
-        print(json.dumps({**asdict(info), "modes": modes}, indent=2))
+        print(json.dumps({**asdict(info), "modes": modes, "native_threads": native}, indent=2))
     else:
-        _print_info(info, modes)
+        _print_info(info, modes, native)
     return 0
 
 

@@ -98,6 +98,7 @@ class Executor(futures.Executor):
             "start_method",
             "progress",
             "address",
+            "native_threads",
         }
         unknown = sorted(set(pool_options) - known)
         if unknown:

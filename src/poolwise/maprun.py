@@ -129,6 +129,8 @@ class MapRun:
         #: Inputs taken from ``tasks`` so far.
         self.taken = 0
         self._taking = True
+        #: Undoes the native thread limit held while this run's tasks run (threads).
+        self._release_native: Callable[[], None] | None = None
 
     # -- ChunkSink: called from worker-facing threads --------------------------------
 
@@ -182,6 +184,9 @@ class MapRun:
 
     def _finish(self) -> None:
         self._abandoned = True
+        if self._release_native is not None:
+            release, self._release_native = self._release_native, None
+            release()
         if self._bar is not None:
             bar, self._bar = self._bar, None
             bar.close()
@@ -190,6 +195,7 @@ class MapRun:
         """Feed chunks; yield runs of results in order, each with the error that ends it."""
         if self._make_bar is not None:
             self._bar = self._make_bar()
+        self._release_native = self._backend.hold_native_threads()
         ordered = self._ordered
         # ordered: deliveries that arrived ahead of their turn, by first input index
         waiting: dict[int, tuple[list[Any], dict[int, BaseException] | None]] = {}

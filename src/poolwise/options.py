@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from .backends import MODES
 from .backends.base import WorkerOptions
+from .native_threads import check_native_threads
 from .progress import ProgressOption, check_progress
 from .retrying import RetryOn, RetryPolicy, check_retry_on
 
@@ -157,6 +158,7 @@ def check_pool(
     start_method: object,
     progress: object,
     address: str | None,
+    native_threads: object = "auto",
 ) -> tuple[int | None, RunOptions, WorkerOptions]:
     """A ``Pool``'s arguments, checked: the workers asked for (None: the mode's default),
     the defaults of its runs, and what each worker starts with."""
@@ -185,7 +187,8 @@ def check_pool(
         )
     if address is not None and mode != "dask":
         raise ValueError(f"address={address!r} is only for mode='dask', not mode={mode!r}")
-    options = WorkerOptions(initializer, tuple(initargs), max_tasks, method, address)
+    native = check_native_threads(native_threads)
+    options = WorkerOptions(initializer, tuple(initargs), max_tasks, method, address, native)
     return requested, defaults, options
 
 

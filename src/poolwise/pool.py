@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend
     from .maprun import Run
+    from .native_threads import NativeThreads
     from .options import MapOptions, UnorderedOptions
     from .retrying import RetryOn
 
@@ -80,6 +81,9 @@ class Pool(AsyncMaps):
         progress: a progress bar on stderr for each map: True on a terminal, "always"
             also writes plain progress lines when stderr is not one (a log, CI).
         address: the scheduler of a Dask cluster, for ``mode="dask"``.
+        native_threads: BLAS/OpenMP threads per worker: ``"auto"`` (CPUs / workers, so
+            workers x native threads never oversubscribe the CPUs), a number, or None to
+            leave native thread pools alone. See ``poolwise.native_threads``.
 
     Raises:
         ValueError, TypeError: an argument is invalid; nothing was started.
@@ -102,6 +106,7 @@ class Pool(AsyncMaps):
         start_method: str | None = None,
         progress: ProgressOption = False,
         address: str | None = None,
+        native_threads: NativeThreads = "auto",
     ) -> None:
         requested, self._defaults, worker_options = _options.check_pool(
             mode,
@@ -115,6 +120,7 @@ class Pool(AsyncMaps):
             start_method=start_method,
             progress=progress,
             address=address,
+            native_threads=native_threads,
         )
         self._mode: str = mode
         self._requested = requested

@@ -20,6 +20,19 @@ def test_info_json_has_the_machine_facts(capsys: pytest.CaptureFixture[str]) -> 
     assert data["modes"]["dask"] == "available"  # distributed is in the dev group
 
 
+def test_info_json_shows_the_native_pools_and_the_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("numpy", reason="NumPy brings the BLAS pool info reports")
+    assert cli.main(["info", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    native, cpus = data["native_threads"], data["usable_cpus"]
+    assert any(pool["user_api"] == "blas" and pool["num_threads"] >= 1 for pool in native["pools"])
+    assert native["per_worker"]["1"] == cpus
+    assert native["per_worker"][str(cpus)] == 1
+    assert native["per_worker"]["2"] == max(1, cpus // 2)
+
+
 def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
@@ -27,6 +40,7 @@ def test_info_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "start methods" in out
     assert "build" in out
     assert "GIL" in out
+    assert "native threads per worker" in out
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["info", "--nope"], []])

@@ -20,12 +20,15 @@ import queue
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+from ..native_threads import native_width, process_limit
+from ..system import cpus
 from .child.run import Outcomes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from .._types import Task
+    from ..native_threads import NativeThreads
 
 __all__ = [
     "Backend",
@@ -172,7 +175,14 @@ class Chunk:
 class WorkerOptions:
     """What every worker of a pool is started with."""
 
-    __slots__ = ("address", "initargs", "initializer", "max_tasks_per_worker", "start_method")
+    __slots__ = (
+        "address",
+        "initargs",
+        "initializer",
+        "max_tasks_per_worker",
+        "native_threads",
+        "start_method",
+    )
 
     def __init__(
         self,
@@ -181,6 +191,7 @@ class WorkerOptions:
         max_tasks_per_worker: int | None = None,
         start_method: str | None = None,
         address: str | None = None,
+        native_threads: NativeThreads = "auto",
     ) -> None:
         self.initializer = initializer
         self.initargs = initargs
@@ -188,6 +199,8 @@ class WorkerOptions:
         self.start_method = start_method
         #: mode="dask": the scheduler to connect to (None: start a LocalCluster).
         self.address = address
+        #: BLAS/OpenMP threads per worker: "auto", a number, None (native_threads.py).
+        self.native_threads: NativeThreads = native_threads
 
 
 class Backend(abc.ABC):
@@ -204,10 +217,16 @@ class Backend(abc.ABC):
     #: Whether tasks reach workers pickled, so a ``Shared`` argument arrives as its value
     #: (processes, interpreters, Dask); otherwise the pool hands tasks the value itself.
     unpickles_shared: ClassVar[bool] = False
+    #: Whether the workers run in this process and share its native (BLAS/OpenMP) thread
+    #: pools (threads, interpreters): a map on them narrows those pools while it runs.
+    shares_native_pools: ClassVar[bool] = False
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         self.workers = workers
         self.options = options
+        self._native_width: int | None = None
+        if self.shares_native_pools and workers > 1:
+            self._native_width = native_width(options.native_threads, workers, cpus())
 
     @classmethod
     def workers_for(cls, requested: int | None, cpus: int) -> int:
@@ -243,3 +262,11 @@ class Backend(abc.ABC):
     def stats(self) -> dict[str, int]:
         """Backend counters for the report (workers started, replaced...)."""
         return {}
+
+    def hold_native_threads(self) -> Callable[[], None] | None:
+        """Called as a map starts: narrow the native thread pools its workers share with
+        this process; returns what undoes it when the map ends (None: nothing to undo).
+        Workers in processes of their own are limited when they start instead."""
+        if self._native_width is None:
+            return None
+        return process_limit().hold(self._native_width)

@@ -19,6 +19,7 @@ from typing import ClassVar
 
 from .. import nesting
 from ..errors import InitializerFailed, PoolClosed, TaskTimeout
+from ..native_threads import process_limit
 from .base import Backend, Chunk, WorkerOptions, drain
 from .child.interrupt import StopTask, TaskWatch, Watchdog, raise_in_thread, run_timed_tasks
 from .child.run import Outcomes, run_tasks
@@ -43,6 +44,7 @@ class ThreadBackend(Backend):
     mode: ClassVar[str] = "threads"
     #: Measured on 2 cores: a SimpleQueue hand-off plus the delivery is about 10-30 us.
     chunk_overhead: ClassVar[float] = 3e-5
+    shares_native_pools: ClassVar[bool] = True
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         super().__init__(workers, options)
@@ -97,12 +99,14 @@ class ThreadBackend(Backend):
         except InitializerFailed as exc:
             self._break(exc)
             return
+        native = process_limit()
         try:
             while not watch.abandoned:
                 item = self._queue.get()
                 if item is None:
                     return
                 chunk, start = item
+                native.follow()  # OpenMP's width is this thread's own
                 self._run(chunk, start, watch)
                 del chunk, item  # drop fn, arguments and results while idle (issue16284)
                 if not watch.abandoned:

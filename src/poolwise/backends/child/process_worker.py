@@ -38,6 +38,7 @@ from . import frames as _frames
 from . import run as _run
 from .log_forwarding import forward_logs
 from .module_state import adopt
+from .native_limits import limit_native_threads
 from .results import call_unless_unsent, pack_result
 from .run import Outcomes, run_tasks
 from .segments import RESULTS_THROUGH_SHARED_MEMORY, ResultSegments, map_buffers
@@ -107,8 +108,11 @@ def main(
     parent_pid: int,
     initializer: bytes | None,
     log_level: int = logging.WARNING,
+    native_environment: dict[str, str] | None = None,
+    native_width: int | None = None,
 ) -> None:
     """Entry point of a worker process (the ``target`` of its ``Process``)."""
+    limit_native_threads(native_environment or {}, native_width)
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     task_fd, result_fd = task_conn.fileno(), result_conn.fileno()

@@ -76,6 +76,7 @@ class InterpreterBackend(PicklingBackend):
     #: threads and ~210 us on processes (pickle, an exec into the interpreter, ~20 us of
     #: it, unpickle there, a frame back through the pipe, unpickle here).
     chunk_overhead: ClassVar[float] = 1.2e-4
+    shares_native_pools: ClassVar[bool] = True
 
     def __init__(self, workers: int, options: WorkerOptions) -> None:
         super().__init__(workers, options)

@@ -32,7 +32,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...system import default_start_method
+from ...native_threads import native_width, user_set_limits, worker_environment
+from ...system import cpus, default_start_method
 from ...transport import dumps_or_raise
 from ..buffers import BufferStore
 from ..child.segments import describe
@@ -51,6 +52,16 @@ __all__ = ["ProcessBackend"]
 #: At interpreter exit, stop every pool's workers (they are not daemon processes).
 _LIVE: LiveBackends[ProcessBackend] = LiveBackends(lambda backend: backend.terminate())
 _LIVE.stop_all_at_exit()
+
+
+def _native_limit(options: WorkerOptions, workers: int) -> tuple[dict[str, str], int | None]:
+    """What each worker sets before it loads anything, and the width it applies to
+    libraries already loaded (None: leave them; "auto" defers to variables the user set)."""
+    width = native_width(options.native_threads, workers, cpus())
+    environment = worker_environment(options.native_threads, width)
+    if options.native_threads == "auto" and user_set_limits():
+        width = None
+    return environment, width
 
 
 class ProcessBackend(PicklingBackend):
@@ -80,7 +91,9 @@ class ProcessBackend(PicklingBackend):
         self._dispatcher = Dispatcher(
             workers=workers,
             options=options,
-            recipe=WorkerRecipe(context, process_class, initializer),
+            recipe=WorkerRecipe(
+                context, process_class, initializer, *_native_limit(options, workers)
+            ),
             functions=self.functions,
             buffers=self._buffers,
             chunk_ids=self._chunk_ids,

@@ -32,16 +32,24 @@ _WRITEV_BUFFERS = 64
 
 class WorkerRecipe:
     """How a pool starts its workers: the multiprocessing context, the Process class
-    (``popen.worker_process_class``) and the pickled ``(initializer, initargs)``."""
+    (``popen.worker_process_class``), the pickled ``(initializer, initargs)`` and the
+    native thread limit (the variables to set, the width to apply: ``native_threads.py``)."""
 
-    __slots__ = ("context", "initializer", "process_class")
+    __slots__ = ("context", "initializer", "native_environment", "native_width", "process_class")
 
     def __init__(
-        self, context: Any, process_class: type[BaseProcess], initializer: bytes | None
+        self,
+        context: Any,
+        process_class: type[BaseProcess],
+        initializer: bytes | None,
+        native_environment: dict[str, str] | None = None,
+        native_width: int | None = None,
     ) -> None:
         self.context = context
         self.process_class = process_class
         self.initializer = initializer
+        self.native_environment = native_environment or {}
+        self.native_width = native_width
 
 
 class WorkerHandle:
@@ -115,6 +123,8 @@ class WorkerHandle:
                 os.getpid(),
                 recipe.initializer,
                 logging.getLogger().getEffectiveLevel(),
+                recipe.native_environment,
+                recipe.native_width,
             ),
             name=name,
         )
