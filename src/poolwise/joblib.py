@@ -29,7 +29,13 @@ from joblib._parallel_backends import (
 )
 
 from . import options as _options
-from .joblib_auto import AutoChoice, batch_length
+from .joblib_auto import (
+    AutoChoice,
+    batch_key,
+    batch_length,
+    batch_modules,
+    import_modules,
+)
 from .native_threads import native_width, process_limit
 from .pool import Pool
 from .progress import progress_bar
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
 
+    from .decide import Decision
     from .native_threads import NativeThreads
     from .progress import Bar, ProgressOption
     from .retrying import RetryOn
@@ -120,9 +127,14 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         self._n_jobs = 1
         self._run_mode = mode
         self._choice: AutoChoice | None = None
+        #: auto: what each function's batches were measured to need, for later calls.
+        self._decided: dict[tuple[str, ...], Decision] = {}
         self._bar: Bar | None = None
         self._release_native: Callable[[], None] | None = None
         self._pending: set[Future[Any]] = set()
+        #: auto chose processes: each process pool's workers importing what the batches
+        #: need, while threads go on (by n_jobs; kept with the pools across calls).
+        self._warming: dict[int, list[Future[Any]]] = {}
 
     # joblib reads these to pick a backend for require="sharedmem" and prefer=
     @property
@@ -207,8 +219,12 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         choice = self._choice
         if choice is not None:
             decided = choice.decision
+            if decided is None and choice.fresh:  # a function measured in an earlier call
+                decided = choice.decision = self._decided.get(batch_key(func))
             if decided is None:
                 mode, batch = "threads", choice.measured(func)
+            elif decided.mode == "processes" and not self._processes_ready(func):
+                mode = "threads"  # the threads go on until the processes can take over
             else:
                 mode = decided.mode
         future = self._pool(mode).submit(batch)
@@ -222,6 +238,16 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         if callback is not None:
             future.add_done_callback(callback)
         return future
+
+    def _processes_ready(self, batch: Callable[[], Any]) -> bool:
+        """Whether the process workers are up, with the batches' modules imported; starts
+        them (and the imports) the first time it is asked."""
+        warming = self._warming.get(self._n_jobs)
+        if warming is None:
+            pool, names = self._pool("processes"), batch_modules(batch)
+            warming = [pool.submit(import_modules, names) for _ in range(self._n_jobs)]
+            self._warming[self._n_jobs] = warming
+        return all(future.done() for future in warming)
 
     def apply_async(
         self, func: Callable[[], Any], callback: Callable[..., Any] | None = None
@@ -237,6 +263,7 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         for future in list(self._pending):
             future.cancel()
         pools, self._pools = list(self._pools.values()), {}
+        self._warming = {}
         for pool in pools:
             pool.terminate()
         self._end_call()
@@ -255,6 +282,8 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
     def _end_call(self) -> None:
         if self._choice is not None:
             self._choice.close()
+            if self._choice.decision is not None and self._choice.sample_key is not None:
+                self._decided[self._choice.sample_key] = self._choice.decision
         if self._release_native is not None:
             release, self._release_native = self._release_native, None
             release()

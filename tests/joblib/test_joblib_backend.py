@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 import pytest
+from support import wait_until
 
 import poolwise
 
@@ -235,18 +236,39 @@ def test_auto_keeps_waiting_work_on_threads() -> None:
     assert "wait" in " ".join(backend.decision.reasons)
 
 
+def primes_where(n: int) -> tuple[int, int]:
+    return count_primes(n), os.getpid()
+
+
 @pytest.mark.slow
 def test_auto_moves_gil_holding_compute_where_it_runs_in_parallel() -> None:
+    # Pure Python holds the GIL: after the first batches on threads, later ones go to
+    # processes once their workers are up (threads on a build without a GIL); later calls
+    # with the same function start from that decision without measuring again.
+    expected_mode = "processes" if gil_enabled() else "threads"
     backend = PoolwiseBackend("auto")
+    me = os.getpid()
+
+    def run(tasks: int) -> list[tuple[int, int]]:
+        results = Parallel(n_jobs=2, batch_size=1)(
+            delayed(primes_where)(20_000) for _ in range(tasks)
+        )
+        assert {count for count, _ in results} == {count_primes(20_000)}
+        return results
+
     try:
         with parallel_config(backend=backend):
-            got = Parallel(n_jobs=2, batch_size=1)(delayed(count_primes)(20_000) for _ in range(12))
+            run(12)
+            decision = backend.decision
+            assert decision is not None
+            assert decision.mode == expected_mode, decision.reasons
+            if expected_mode == "processes":  # once the workers are up, batches go there
+                wait_until(lambda: any(pid != me for _, pid in run(4)), seconds=60)
+            else:
+                assert all(pid == me for _, pid in run(4))
+            assert backend.decision is decision  # not measured again
     finally:
         backend.close()
-    assert got == [count_primes(20_000)] * 12
-    decision = backend.decision
-    assert decision is not None
-    assert decision.mode == ("processes" if gil_enabled() else "threads"), decision.reasons
 
 
 def test_auto_honours_prefer_threads() -> None:
