@@ -15,8 +15,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Counted", "wait_until", "worker_processes"]
 
-#: multiprocessing's own helpers: one per parent, shared by every pool, gone with the parent.
-_INFRASTRUCTURE = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+#: multiprocessing's own helpers (and loky's tracker, for the tests that compare with
+#: loky): one per parent, shared by every pool, gone with the parent.
+_INFRASTRUCTURE = (
+    "multiprocessing.forkserver",
+    "multiprocessing.resource_tracker",
+    "loky.backend.resource_tracker",
+)
 
 
 def worker_processes() -> list[psutil.Process]:
