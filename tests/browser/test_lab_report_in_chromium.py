@@ -59,9 +59,10 @@ def test_report_renders_every_row_and_chart_without_console_errors(tmp_path: Pat
     done = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
-    for key in ("cpu-bound", "memory-footprint", "interruptibility"):
+    for key in ("cpu-bound", "memory-footprint", "interruptibility", "video-streaming"):
         assert f'id="row-{key}"' in dom
-    assert dom.count("<svg") == 2
+    assert dom.count("<svg") == 3
+    assert "python processes" in dom  # the video-streaming chart's legend
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from poolwise.lab import video_streaming
 from poolwise.lab.base import (
     DEPENDS,
     HOLDS,
@@ -18,8 +19,28 @@ from poolwise.lab.render_html import render_html
 from poolwise.lab.report import LabReport
 
 
+def _video_streaming_row() -> RowResult:
+    """The video-streaming row as its experiment builds it: frame rates of each encoder on
+    each mode against workers (the figures are synthetic, the series its own)."""
+    rates = {
+        (encoder, mode): {n: 40.0 * n ** (0.5 if mode == "threads" else 0.8) for n in (1, 2, 4)}
+        for encoder in video_streaming.ENCODERS
+        for mode in ("threads", "processes")
+    }
+    for encoder in video_streaming.ENCODERS:
+        rates[encoder, "serial"] = {1: 40.0}
+    return RowResult(
+        "video-streaming",
+        "Video streaming",
+        video_streaming.EXPERIMENT.claim,
+        Measurement(NamedFigures({"zlib serial frames/s": 40.0}), video_streaming._series(rates)),
+        Verdict(DEPENDS, "threads suit zlib, lzma, processes suit pure-Python delta"),
+        2.0,
+    )
+
+
 def sample_report() -> LabReport:
-    """Two rows with charts and one without, as a real lab run would give."""
+    """Three rows with charts and one without, as a real lab run would give."""
     speedups = Measurement(
         NamedFigures({"primes: processes speed-up at 2 workers": 1.9}),
         series=[
@@ -58,15 +79,17 @@ def sample_report() -> LabReport:
             0.1,
             error="Traceback...",
         ),
+        _video_streaming_row(),
     ]
     return LabReport.of(rows, full=False, seconds=3.0)
 
 
 def test_every_row_chart_and_note_is_in_the_page() -> None:
     page = render_html(sample_report())
-    for key in ("cpu-bound", "memory-footprint", "interruptibility"):
+    for key in ("cpu-bound", "memory-footprint", "interruptibility", "video-streaming"):
         assert f'id="row-{key}"' in page
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 3
+    assert "lzma processes" in page
     assert "primes, processes" in page
     assert "note: poolwise.share() arrives with issue #7" in page
     assert "usable CPUs" in page

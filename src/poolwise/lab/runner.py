@@ -31,6 +31,7 @@ EXPERIMENTS: dict[str, str] = {
     "io-bound": "poolwise.lab.io_bound:EXPERIMENT",
     "starting-time": "poolwise.lab.startup:EXPERIMENT",
     "interruptibility": "poolwise.lab.interrupt:EXPERIMENT",
+    "video-streaming": "poolwise.lab.video_streaming:EXPERIMENT",
 }
 
 
