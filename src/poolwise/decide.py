@@ -33,6 +33,7 @@ __all__ = [
     "IDLE_CPUS_TO_TELL",
     "IO_CPU_SHARE",
     "MAX_IO_WORKERS",
+    "MIXED_CPU_SHARE",
     "PARALLEL_CPUS",
     "POOL_START_SECONDS",
     "PROCESS_ROUND_SECONDS",
@@ -75,6 +76,11 @@ PARALLEL_CPUS = 1.25
 #: CPUs stood idle meanwhile: a free CPU the threads could not use (a guess; the kernel
 #: counts idle time in 10 ms ticks, so less is noise on a 50 ms round).
 IDLE_CPUS_TO_TELL = 0.5
+#: Computing tasks under this share on the CPU also wait (a frame to fetch, a reply to
+#: read): their pool gets cpus / share workers, so the CPUs compute while some wait, as the
+#: I/O rule sizes threads (a guess: a task on the CPU 70% of the time or more keeps one
+#: worker per CPU busy enough; measured on the lab's video-streaming row, #18).
+MIXED_CPU_SHARE = 0.7
 #: The GIL meter says "holds the GIL" when at least this share of its wake-ups waited for it
 #: (measured on 2 busy CPUs: pure Python 0.83-1.0, hashlib, zlib, NumPy 0-0.03).
 GIL_HELD_SHARE = 0.5
@@ -252,7 +258,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         f"a task's data pickles in {duration(figures.pickle_seconds)} ({travel:.0%} of its "
         f"compute, under {TRAVEL_SHARE:.0%}): processes on all {cpus} CPUs"
     )
-    return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+    return _computing("processes", cpus, reasons, figures, remaining)
 
 
 def _gil_waited(held: float) -> str:
@@ -312,7 +318,7 @@ def _busy_machine(
             f"{gain:.2f}x what threads did (at least {THREADS_GAIN}x): processes on all "
             f"{cpus} CPUs"
         )
-        return _unless_tiny(Decision("processes", cpus, reasons), figures, remaining)
+        return _computing("processes", cpus, reasons, figures, remaining)
     reasons.append(
         f"{figures.scaling_threads} processes ran {processes:.2f}x one thread's rate, no "
         f"better than threads (under {THREADS_GAIN}x their {threads:.2f}x): threads, the "
@@ -339,8 +345,27 @@ def _threads_or_serial(
 def _threads_on_all(
     cpus: int, reasons: list[str], figures: ProbeFigures, remaining: int | None
 ) -> Decision:
-    """Threads, one per CPU, unless the work left is too small for a pool."""
-    return _unless_tiny(Decision("threads", cpus, reasons), figures, remaining)
+    """Threads, one per CPU (more for tasks that also wait), unless the work left is too
+    small for a pool."""
+    return _computing("threads", cpus, reasons, figures, remaining)
+
+
+def _computing(
+    mode: str, cpus: int, reasons: list[str], figures: ProbeFigures, remaining: int | None
+) -> Decision:
+    """A pool for computing work: one worker per CPU, or cpus / CPU share of them when each
+    task also waits, so the waiting overlaps while every CPU computes."""
+    workers = cpus
+    share = figures.cpu_share
+    if 0 < share < MIXED_CPU_SHARE:
+        wanted = min(MAX_IO_WORKERS, math.ceil(cpus / share))
+        workers = max(cpus, min(wanted, remaining or wanted))
+        if workers > cpus:
+            reasons.append(
+                f"each task also waits {1 - share:.0%} of its time (under {MIXED_CPU_SHARE:.0%}"
+                f" on the CPU): {workers} {mode}, so the {cpus} CPUs compute while some wait"
+            )
+    return _unless_tiny(Decision(mode, workers, reasons), figures, remaining)
 
 
 def _unless_tiny(decision: Decision, figures: ProbeFigures, remaining: int | None) -> Decision:

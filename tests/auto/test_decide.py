@@ -265,3 +265,49 @@ def test_work_the_gil_meter_caught_holding_the_gil_needs_no_thread_round() -> No
     decision = decide(figures, cpus=2)
     assert decision.mode == "processes"
     assert "so no round on threads" in " ".join(decision.reasons)
+
+
+@pytest.mark.parametrize(
+    ("share", "remaining", "workers"),
+    [
+        (0.95, None, 2),  # computes nearly all the time: one thread per CPU
+        (0.7, None, 2),  # MIXED_CPU_SHARE: still one per CPU
+        (0.5, None, 4),  # waits half the time: 2 CPUs / 0.5
+        (0.4, None, 5),
+        (0.4, 3, 3),  # no more workers than tasks left (never under the CPUs)
+    ],
+)
+def test_computing_tasks_that_also_wait_get_more_workers(
+    share: float, remaining: int | None, workers: int
+) -> None:
+    # A video stream: fetch a frame (wait), encode it in C that releases the GIL (#18).
+    total = None if remaining is None else remaining + 3
+    figures = ProbeFigures(
+        tasks=3,
+        seconds_per_task=0.03,
+        cpu_share=share,
+        thread_scaling=2.0,
+        scaling_threads=2,
+        pickle_seconds=1e-5,
+        pickle_bytes=100,
+        total_tasks=total,
+    )
+    decision = rules.decide(figures, cpus=2)
+    assert (decision.mode, decision.workers) == ("threads", workers)
+    assert ("also waits" in " ".join(decision.reasons)) is (workers > 2)
+
+
+def test_gil_bound_tasks_that_also_wait_get_more_processes() -> None:
+    figures = ProbeFigures(
+        tasks=3,
+        seconds_per_task=0.03,
+        cpu_share=0.5,
+        thread_scaling=1.0,
+        scaling_threads=2,
+        pickle_seconds=1e-5,
+        pickle_bytes=100,
+        idle_cpus=1.0,
+        gil_held_share=0.9,
+    )
+    decision = rules.decide(figures, cpus=2)
+    assert (decision.mode, decision.workers) == ("processes", 4)
