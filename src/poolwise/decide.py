@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from .units import duration
 
 __all__ = [
+    "GIL_BOUND_WAITING_SHARE",
     "GIL_HELD_SHARE",
     "IDLE_CPUS_TO_TELL",
     "IO_CPU_SHARE",
@@ -81,6 +82,10 @@ IDLE_CPUS_TO_TELL = 0.5
 #: I/O rule sizes threads (a guess: a task on the CPU 70% of the time or more keeps one
 #: worker per CPU busy enough; measured on the lab's video-streaming row, #18).
 MIXED_CPU_SHARE = 0.7
+#: Waiting tasks that compute at least this share of the time, holding the GIL, go where the
+#: computing runs in parallel: threads would top out at 1 / share (here 10x) one thread's
+#: rate (a guess: below it, threads are lighter and the GIL rarely binds; #18).
+GIL_BOUND_WAITING_SHARE = 0.1
 #: The GIL meter says "holds the GIL" when at least this share of its wake-ups waited for it
 #: (measured on 2 busy CPUs: pure Python 0.83-1.0, hashlib, zlib, NumPy 0-0.03).
 GIL_HELD_SHARE = 0.5
@@ -116,6 +121,8 @@ class ProbeFigures:
             from a round on processes run when the thread round could not tell (#14).
         gil_held_share: share of another thread's wake-ups that found the GIL held
             while the first tasks ran (``gil_meter``; None: no wake-up measured).
+        gil_held_time: share of the first tasks' time that other thread waited for the GIL:
+            about the share they held it (``GilMeter.held_time_share``).
     """
 
     tasks: int
@@ -132,6 +139,7 @@ class ProbeFigures:
     others_cpus: float | None = None
     process_scaling: float | None = None
     gil_held_share: float | None = None
+    gil_held_time: float | None = None
 
 
 @dataclass
@@ -153,7 +161,9 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     ]
     remaining = None if figures.total_tasks is None else max(0, figures.total_tasks - figures.tasks)
 
-    if share < IO_CPU_SHARE and per_task >= TINY_TASK:
+    waits = share < IO_CPU_SHARE and per_task >= TINY_TASK
+    gil_bound = gil_enabled and cpus > 1 and _computing_holds_the_gil(figures)
+    if waits and not gil_bound:
         # Enough threads that the CPU time of all of them fills the cores.
         wanted = math.ceil(cpus / max(share, 1.0 / MAX_IO_WORKERS))
         workers = max(2, min(MAX_IO_WORKERS, wanted, remaining or MAX_IO_WORKERS))
@@ -162,7 +172,14 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             f"threads, {workers} of them to overlap the waiting"
         )
         return _unless_tiny(Decision("threads", workers, reasons), figures, remaining)
-    if share < IO_CPU_SHARE:
+    if waits:
+        computing_held = (figures.gil_held_time or 0.0) / share
+        reasons.append(
+            f"under {IO_CPU_SHARE:.0%} on the CPU the tasks mostly wait, but another thread "
+            f"found the GIL held for {computing_held:.0%} of their computing: threads would "
+            f"top out at {1 / share:.1f}x one thread's rate however many wait"
+        )
+    elif share < IO_CPU_SHARE:
         reasons.append(
             f"tasks under {duration(TINY_TASK)} are too short to tell waiting from computing "
             "(or to gain from overlapping their waits): they count as compute"
@@ -176,13 +193,23 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     scaling = figures.thread_scaling
     ideal = figures.scaling_threads
     why = "the build has no GIL" if not gil_enabled else "the work releases the GIL"
-    if scaling is not None and scaling >= SCALING_SHARE * ideal:
+    overlapped = scaling is not None and gil_bound
+    if overlapped:
+        computing_held = (figures.gil_held_time or 0.0) / share
+        reasons.append(
+            f"{ideal} threads ran {scaling:.2f}x one thread's rate, but each task waits "
+            f"{1 - share:.0%} of its time and another thread found the GIL held for "
+            f"{computing_held:.0%} "
+            "of its computing: the threads overlapped the waiting, not the computing (it "
+            "holds the GIL)"
+        )
+    elif scaling is not None and scaling >= SCALING_SHARE * ideal:
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate (at least "
             f"{SCALING_SHARE:.0%} of {ideal}x): {why}, so threads on all {cpus} CPUs"
         )
         return _threads_on_all(cpus, reasons, figures, remaining)
-    if scaling is not None and ran_in_parallel(figures):
+    elif scaling is not None and ran_in_parallel(figures):
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate but kept "
             f"{figures.round_cpus or 0.0:.2f} CPUs busy at once, while other programs used "
@@ -190,7 +217,7 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
             f"all {cpus} CPUs"
         )
         return _threads_on_all(cpus, reasons, figures, remaining)
-    if scaling is not None and cannot_tell(figures):
+    elif scaling is not None and cannot_tell(figures):
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate, but other programs used "
             f"{figures.others_cpus or 0.0:.2f} of the {cpus} CPUs and none stood idle: the "
@@ -267,6 +294,18 @@ def _gil_waited(held: float) -> str:
         f"while a task ran, another thread waited for the GIL on {held:.0%} of its "
         "wake-ups: the work holds the GIL"
     )
+
+
+def _computing_holds_the_gil(figures: ProbeFigures) -> bool:
+    """Whether tasks that also wait hold the GIL while they compute. The GIL meter runs over
+    whole tasks, so it finds the GIL held for about the computing share when the computing
+    holds it: held / CPU share tells. Only for tasks that compute at least
+    GIL_BOUND_WAITING_SHARE of the time (below it, threads reach 1 / share of serial before
+    the GIL binds) and under MIXED_CPU_SHARE (above it, the thread round tells)."""
+    held, share = figures.gil_held_time, figures.cpu_share
+    if held is None or not GIL_BOUND_WAITING_SHARE <= share < MIXED_CPU_SHARE:
+        return False
+    return held / share >= GIL_HELD_SHARE
 
 
 def ran_in_parallel(figures: ProbeFigures) -> bool:

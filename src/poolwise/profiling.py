@@ -344,7 +344,9 @@ def probe(
         runs.fn, item, probed[0], serial_tasks, per_task, share, scaling, cpus, total, load
     )
     if gil is not None:
-        figures = dataclasses.replace(figures, gil_held_share=gil.held_share())
+        figures = dataclasses.replace(
+            figures, gil_held_share=gil.held_share(), gil_held_time=gil.held_time_share()
+        )
     # 3. The thread round could not tell (no idle CPU): measure processes, if worth it.
     if wants_process_round(figures, cpus, gil_enabled()):
         # read ahead no further than the thread round may (seen: 25 inputs taken under

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -311,3 +312,73 @@ def test_gil_bound_tasks_that_also_wait_get_more_processes() -> None:
     )
     decision = rules.decide(figures, cpus=2)
     assert (decision.mode, decision.workers) == ("processes", 4)
+
+
+@pytest.mark.parametrize(
+    ("held", "mode"),
+    [
+        # The meter found the GIL held for about the computing share: 0.3 / 0.4 = 75%.
+        (0.3, "processes"),
+        # GIL_HELD_SHARE: held for half the computing (0.2 / 0.4) still holds it...
+        (0.2, "processes"),
+        # ...0.19 / 0.4 does not: the computing released it, threads scale for real.
+        (0.19, "threads"),
+        (0.01, "threads"),
+    ],
+)
+def test_threads_that_only_overlapped_the_waiting_are_not_read_as_scaling(
+    held: float, mode: str
+) -> None:
+    # A frame fetched (60% waiting), then encoded in pure Python: 2 threads run 2x one
+    # thread's rate by overlapping the fetches, while the encoding holds the GIL (#18).
+    figures = ProbeFigures(
+        tasks=3,
+        seconds_per_task=0.03,
+        cpu_share=0.4,
+        thread_scaling=2.0,
+        scaling_threads=2,
+        pickle_seconds=1e-5,
+        pickle_bytes=100,
+        idle_cpus=0.5,
+        gil_held_time=held,
+    )
+    decision = rules.decide(figures, cpus=2)
+    assert (decision.mode, decision.workers) == (mode, 5)
+    said = " ".join(decision.reasons)
+    assert ("overlapped the waiting, not the computing" in said) is (mode == "processes")
+    # without a GIL the threads computed in parallel whatever the meter says
+    assert rules.decide(figures, cpus=2, gil_enabled=False).mode == "threads"
+
+
+@pytest.mark.parametrize(
+    ("share", "held", "mode"),
+    [
+        # Mostly waiting, computing in pure Python 30% of the time: threads would top out
+        # at 3.3x serial, processes overlap the waits and compute on every CPU.
+        (0.3, 0.25, "processes"),
+        # The computing releases the GIL: threads, as for any waiting work.
+        (0.3, 0.05, "threads"),
+        # GIL_BOUND_WAITING_SHARE: computing under 10% of the time stays on threads (they
+        # reach 10x serial before the GIL binds), held or not.
+        (0.09, 0.09, "threads"),
+        (0.1, 0.1, "processes"),
+    ],
+)
+def test_waiting_tasks_whose_computing_holds_the_gil(share: float, held: float, mode: str) -> None:
+    figures = ProbeFigures(
+        tasks=3,
+        seconds_per_task=0.03,
+        cpu_share=share,
+        thread_scaling=None,
+        scaling_threads=2,
+        pickle_seconds=1e-5,
+        pickle_bytes=100,
+        gil_held_time=held,
+    )
+    decision = rules.decide(figures, cpus=2)
+    assert decision.mode == mode, decision.reasons
+    if mode == "processes":
+        assert decision.workers == min(rules.MAX_IO_WORKERS, math.ceil(2 / share))
+        assert "threads would top out" in " ".join(decision.reasons)
+    assert rules.decide(figures, cpus=1).mode != "processes"
+    assert rules.decide(figures, cpus=2, gil_enabled=False).mode == "threads"

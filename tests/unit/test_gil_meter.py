@@ -57,3 +57,32 @@ def test_a_task_shorter_than_a_switch_interval_is_caught_holding_the_gil() -> No
         _spin_python(0.004)
     assert meter.wakeups >= 1
     assert meter.held_share() is not None
+
+
+@pytest.mark.skipif(not gil_enabled(), reason="no GIL on this build: nothing to catch")
+def test_held_time_is_not_diluted_by_waiting() -> None:
+    # A task that computes in Python for a third of its time and waits for the rest: the
+    # meter wakes ten times as often while the task waits, so the share of its wake-ups that
+    # found the GIL held understates the computing; the share of time it waited does not.
+    with GilMeter() as meter:
+        for _ in range(4):
+            _spin_python(0.02)
+            time.sleep(0.04)
+    held_time, held_wakeups = meter.held_time_share(), meter.held_share()
+    assert held_time is not None
+    assert held_wakeups is not None
+    assert held_wakeups < held_time
+    assert 0.5 * (1 / 3) <= held_time <= 1.0  # at least half the computing share
+
+
+def test_released_gil_time_reads_as_free() -> None:
+    with GilMeter() as meter:
+        _hash_in_c(0.05)
+        time.sleep(0.05)
+    held_time = meter.held_time_share()
+    assert held_time is not None
+    assert held_time < 0.1, held_time
+
+
+def test_no_time_figure_before_the_meter_stopped() -> None:
+    assert GilMeter().held_time_share() is None

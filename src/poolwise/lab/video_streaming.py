@@ -49,10 +49,11 @@ ENCODERS = ("zlib", "lzma", "python")
 LABELS = {"zlib": "zlib", "lzma": "lzma", "python": "pure-Python delta"}
 #: Largest worker count (quick, full): the issue's max(cpus, 16); both sweeps reach it.
 BEYOND = (16, 16)
-#: Tasks per worker in a timed run, so each worker fetches several frames (a guess).
-ROUNDS = 3
-#: Fewest tasks in a timed run (quick, full): a serial run of 16 is ~0.5-1 s on 2 cores.
-MIN_TASKS = (16, 48)
+#: Tasks per worker in a timed run, so each worker fetches a few frames (a guess; the
+#: quick lab keeps the row near 20 s on 2 cores).
+ROUNDS = 2
+#: Fewest tasks in a timed run (quick, full): a serial run of 12 is ~0.4-0.7 s on 2 cores.
+MIN_TASKS = (12, 48)
 #: Seconds each warm-up task sleeps, so the pool starts all its workers before timing.
 WARM_NAP = 0.05
 
@@ -334,16 +335,16 @@ def _auto_fit(record: StreamRates) -> str:
     why = []
     if too_few:
         why.append(
-            "auto sizes computing work at one worker per CPU, but a task that also waits "
-            "for its frame needs more workers to keep the CPUs busy"
+            "auto sizes a pool for tasks that also wait at CPUs / CPU share of its first "
+            "tasks; more workers than that ran faster here"
         )
     if other_mode:
         why.append("auto read the mix of waiting and computing differently from what ran best")
     return (
-        "mixed work is where auto's rules fall short: "
+        "on this mixed work auto fell short of the best fixed pool: "
         + "; ".join(parts)
         + ". "
-        + ("; ".join(why) or "its choice of mode and workers was right, its probe cost the rest")
+        + ("; ".join(why) or "its mode and size were right; probing and start-up cost the rest")
         + "."
     )
 
