@@ -170,3 +170,34 @@ def test_figures_near_a_threshold_are_measured_again(
     measurement: Measurement[video_streaming.StreamRates], near: bool
 ) -> None:
     assert video_streaming.EXPERIMENT.near_threshold(measurement) is near
+
+
+def test_the_auto_note_tells_the_wrong_unit_from_a_tie() -> None:
+    # python: auto ran threads, which reached half of processes' rate: the wrong unit.
+    wrong = (
+        _trial("zlib", "threads", 6, "processes", 1.3),  # threads tied with processes
+        _trial("lzma", "threads", 3, "threads", 1.0),
+        _trial("python", "threads", 7, "processes", 2.0),
+    )
+    record = _figures(auto=wrong, every=(4.0, 4.1), python=(2.9, 5.5)).record
+    note = video_streaming._auto_fit(record)
+    assert "python: auto ran threads x7, the best was processes x4" in note
+    assert "read the mix of waiting and computing differently" in note
+    tie = (wrong[0], wrong[1], _trial("python", "processes", 4, "processes", 1.0))
+    note = video_streaming._auto_fit(_figures(auto=tie, every=(4.0, 4.1)).record)
+    assert "zlib: auto ran threads x6" in note  # slower than the best fixed pool...
+    assert "read the mix" not in note  # ...but threads were as good as processes
+    assert "probe and its pool's start-up" in note
+
+
+@pytest.mark.parametrize(
+    ("cpus", "full", "counts"),
+    [
+        (2, False, [1, 2, 4, 16]),
+        (2, True, [1, 2, 4, 8, 16]),
+        (4, False, [1, 2, 4, 8, 16]),
+        (64, False, [1, 2, 4, 8, 16, 32, 64]),
+    ],
+)
+def test_worker_counts_reach_16_or_the_cpus(cpus: int, full: bool, counts: list[int]) -> None:
+    assert video_streaming._counts(LabSettings(full=full, cpus=cpus)) == counts
