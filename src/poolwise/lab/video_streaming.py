@@ -53,7 +53,10 @@ BEYOND = (16, 16)
 #: quick lab keeps the row near 20 s on 2 cores).
 ROUNDS = 2
 #: Fewest tasks in a timed run (quick, full): a serial run of 12 is ~0.4-0.7 s on 2 cores.
-MIN_TASKS = (12, 48)
+MIN_TASKS = (12, 24)
+#: Timed runs per figure in the full lab (the best counts): the lab's 5 made this row alone
+#: take 7 minutes on 2 cores.
+FULL_REPEATS = 2
 #: Seconds each warm-up task sleeps, so the pool starts all its workers before timing.
 WARM_NAP = 0.05
 
@@ -191,9 +194,8 @@ def _measure(
             pool.map(_nap, [WARM_NAP] * (2 * workers), chunksize=1)
             for encoder in ENCODERS:
                 tasks = max(least, ROUNDS * workers)
-                rate, share = _frame_rate(
-                    pool, url, encoder, tasks, settings.repeats, expected[encoder]
-                )
+                repeats = min(settings.repeats, FULL_REPEATS)
+                rate, share = _frame_rate(pool, url, encoder, tasks, repeats, expected[encoder])
                 rates.setdefault((encoder, mode), {})[workers] = rate
                 if mode == "serial":
                     waiting[encoder] = share
