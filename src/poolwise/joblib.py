@@ -17,6 +17,7 @@ each: it runs serially), never a second full-width pool. Requires ``poolwise[job
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import joblib
@@ -43,7 +44,6 @@ from .system import cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from concurrent.futures import Future
 
     from .decide import Decision
     from .native_threads import NativeThreads
@@ -227,7 +227,13 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
                 mode = "threads"  # the threads go on until the processes can take over
             else:
                 mode = decided.mode
-        future = self._pool(mode).submit(batch)
+        try:
+            future: Future[Any] = self._pool(mode).submit(batch)
+        except Exception as exc:  # noqa: BLE001 - e.g. NotPicklable; joblib must hear it
+            # Later batches are submitted from a callback thread, where an exception would
+            # leave joblib waiting forever: a failed future makes it raise in the caller.
+            future = Future()
+            future.set_exception(exc)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         if self._bar is not None:

@@ -299,3 +299,18 @@ def test_bad_options_fail_before_any_work() -> None:
         PoolwiseBackend("threads", max_nbytes_typo=3)
     with pytest.raises(ValueError, match="native_threads=0"):
         PoolwiseBackend("processes", native_threads=0)
+
+
+def takes(x: object) -> str:
+    return type(x).__name__
+
+
+def test_an_unpicklable_argument_in_a_later_batch_raises_instead_of_hanging() -> None:
+    # joblib submits the first 2 x n_jobs batches from the caller, later ones from a
+    # callback thread: an error raised there would leave Parallel waiting for ever.
+    inputs: list[object] = [*range(10), threading.Lock(), *range(5)]
+    with (
+        parallel_config(backend="poolwise", mode="processes"),
+        pytest.raises(poolwise.NotPicklable, match="lock"),
+    ):
+        Parallel(n_jobs=2, batch_size=1)(delayed(takes)(x) for x in inputs)
