@@ -52,8 +52,8 @@ BEYOND = (16, 16)
 #: Tasks per worker in a timed run, so each worker fetches a few frames (a guess; the
 #: quick lab keeps the row near 20 s on 2 cores).
 ROUNDS = 2
-#: Fewest tasks in a timed run (quick, full): a serial run of 12 is ~0.4-0.7 s on 2 cores.
-MIN_TASKS = (12, 24)
+#: Fewest tasks in a timed run (quick, full): a serial run of 8 is ~0.3-0.5 s on 2 cores.
+MIN_TASKS = (8, 24)
 #: Timed runs per figure in the full lab (the best counts): the lab's 5 made this row alone
 #: take 7 minutes on 2 cores.
 FULL_REPEATS = 2
