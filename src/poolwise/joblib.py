@@ -55,8 +55,10 @@ __all__ = ["BACKEND_NAME", "PoolwiseBackend", "register"]
 #: The name to give joblib: ``parallel_config(backend="poolwise")``.
 BACKEND_NAME = "poolwise"
 
-#: Modes a joblib batch can run on (``async`` needs ``async def`` functions).
-_MODES = ("auto", "threads", "processes", "interpreters", "serial", "dask")
+#: Modes a joblib batch runs on here (tested). ``async`` needs ``async def`` functions;
+#: Dask has its own joblib backend; subinterpreters cannot import most of what joblib
+#: batches call (NumPy, scikit-learn).
+_MODES = ("auto", "threads", "processes", "serial")
 
 
 class NestedThreads(ThreadingBackend):  # type: ignore[misc]
@@ -101,7 +103,8 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         if mode not in _MODES:
             raise ValueError(
                 f"mode={mode!r} cannot run joblib batches; use one of "
-                f"{', '.join(map(repr, _MODES))}"
+                f"{', '.join(map(repr, _MODES))} (for a Dask cluster, Dask's own joblib "
+                "backend: parallel_config(backend='dask'))"
             )
         self._native: NativeThreads = native_threads
         self._pool_options: dict[str, Any] = {
@@ -146,7 +149,7 @@ class PoolwiseBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[m
         return self.mode in ("threads", "serial")
 
     @property
-    def decision(self) -> Any:
+    def decision(self) -> Decision | None:
         """mode="auto": where the last call's later batches ran and why (a ``Decision``
         with ``reasons``), once decided; None before, or for a fixed mode."""
         return None if self._choice is None else self._choice.decision

@@ -295,6 +295,8 @@ def test_bad_options_fail_before_any_work() -> None:
         PoolwiseBackend("threads", timeout=-1)
     with pytest.raises(ValueError, match="cannot run joblib batches"):
         PoolwiseBackend("async")
+    with pytest.raises(ValueError, match="Dask's own joblib backend"):
+        PoolwiseBackend("dask")
     with pytest.raises(TypeError, match="does not take \\['max_nbytes_typo'\\]"):
         PoolwiseBackend("threads", max_nbytes_typo=3)
     with pytest.raises(ValueError, match="native_threads=0"):
