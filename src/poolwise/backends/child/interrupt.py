@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "UNBEGUN_POLL",
     "StopTask",
     "TaskWatch",
     "Watchdog",
@@ -170,6 +171,10 @@ class TaskWatch:
         return self.started + chunk.timeout
 
 
+#: Seconds between the watchdog's looks at a runner watched before it began its chunk.
+UNBEGUN_POLL = 0.005
+
+
 class Watchdog:
     """A thread that calls ``on_timeout(watch)`` for tasks running past their deadline."""
 
@@ -205,7 +210,13 @@ class Watchdog:
         wait: float | None = None
         for watch in list(self._watches):
             chunk = watch.chunk
-            if chunk is None or chunk.timeout is None:
+            if chunk is None:
+                # Watched before its runner began the chunk, whose start tells no one: look
+                # again soon, or a look made first would sleep through its deadline (seen
+                # without a GIL, where the two threads truly race).
+                wait = UNBEGUN_POLL if wait is None else min(wait, UNBEGUN_POLL)
+                continue
+            if chunk.timeout is None:
                 continue
             # A task that starts after this look has a deadline >= now + its timeout.
             wait = chunk.timeout if wait is None else min(wait, chunk.timeout)
