@@ -16,7 +16,6 @@ Both need of a chunk only what ``chunk.TimedChunk`` names: the parent's ``base.C
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -47,6 +46,11 @@ class StopTask(BaseException):
 
 def raise_in_thread(ident: int, exc_type: type[BaseException]) -> bool:
     """Schedule ``exc_type`` in the thread ``ident``; False if no such thread."""
+    # Imported here, not with the module: this module loads in every interpreter worker,
+    # and two subinterpreters importing ctypes at once crashed free-threaded CPython 3.13.5
+    # (a segfault in ctypes/__init__.py, once in a CI run); most workers never stop one.
+    import ctypes
+
     done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(ident), ctypes.py_object(exc_type)
     )
@@ -55,6 +59,8 @@ def raise_in_thread(ident: int, exc_type: type[BaseException]) -> bool:
 
 def clear_in_thread(ident: int) -> None:
     """Drop an asynchronous exception scheduled for ``ident`` that has not landed yet."""
+    import ctypes
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
 
 
