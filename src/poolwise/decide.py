@@ -163,6 +163,8 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
 
     waits = share < IO_CPU_SHARE and per_task >= TINY_TASK
     gil_bound = gil_enabled and cpus > 1 and _computing_holds_the_gil(figures)
+    # Share of the tasks' computing the GIL meter found the GIL held (gil_bound's figure).
+    computing_held = (figures.gil_held_time or 0.0) / share if share > 0 else 0.0
     if waits and not gil_bound:
         # Enough threads that the CPU time of all of them fills the cores.
         wanted = math.ceil(cpus / max(share, 1.0 / MAX_IO_WORKERS))
@@ -173,7 +175,6 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
         )
         return _unless_tiny(Decision("threads", workers, reasons), figures, remaining)
     if waits:
-        computing_held = (figures.gil_held_time or 0.0) / share
         reasons.append(
             f"under {IO_CPU_SHARE:.0%} on the CPU the tasks mostly wait, but another thread "
             f"found the GIL held for {computing_held:.0%} of their computing: threads would "
@@ -195,13 +196,11 @@ def decide(figures: ProbeFigures, cpus: int, gil_enabled: bool = True) -> Decisi
     why = "the build has no GIL" if not gil_enabled else "the work releases the GIL"
     overlapped = scaling is not None and gil_bound
     if overlapped:
-        computing_held = (figures.gil_held_time or 0.0) / share
         reasons.append(
             f"{ideal} threads ran {scaling:.2f}x one thread's rate, but each task waits "
             f"{1 - share:.0%} of its time and another thread found the GIL held for "
-            f"{computing_held:.0%} "
-            "of its computing: the threads overlapped the waiting, not the computing (it "
-            "holds the GIL)"
+            f"{computing_held:.0%} of its computing: the threads overlapped the waiting, not "
+            "the computing (it holds the GIL)"
         )
     elif scaling is not None and scaling >= SCALING_SHARE * ideal:
         reasons.append(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +28,13 @@ from ..pool import Pool
 from .auto_mode import AutoTrial, auto_note, try_auto
 from .base import (
     Measurement,
-    Series,
     Verdict,
     near,
     worker_counts,
 )
 from .disk_tasks import make_database, query, write_read
 from .local_http import fetch, serve
+from .rate_sweep import ModeBest, auto_against_best, best_of, rate_series
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,15 +97,6 @@ TEMP_PREFIX = "poolwise-lab-io-"
 def _nap(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
-
-
-@dataclass(frozen=True)
-class ModeBest:
-    """One mode's best throughput on a workload (rounded as the figures show it)."""
-
-    rate: float  # tasks per second
-    workers: int  # where it was reached
-    speedup: float  # over serial
 
 
 @dataclass(frozen=True)
@@ -182,9 +173,7 @@ def _try_auto(
     """The workload on a fresh auto pool, against the best rate a fixed mode reached."""
     tasks = max(load.min_tasks, ROUNDS * top)
     trial = try_auto(load.name, load.task, load.inputs(tasks), star=False)
-    best_mode = max(MODES, key=lambda mode: max(rates[load.name, mode].values()))
-    best = max(rates[load.name, best_mode].values())
-    return replace(trial, best_mode=best_mode, best_over_auto=best / (tasks / trial.seconds))
+    return auto_against_best(trial, rates, load.name, MODES)
 
 
 def _warm(pool: Pool, workers: int) -> None:
@@ -213,28 +202,8 @@ def _measure(
 def _best(rates: dict[tuple[str, str], dict[int, float]], name: str) -> WorkloadRates:
     """The serial rate of workload ``name`` and the best each pool mode reached."""
     serial = rates[name, "serial"][1]
-
-    def best_of(mode: str) -> ModeBest:
-        workers, best = max(rates[name, mode].items(), key=lambda item: item[1])
-        return ModeBest(round(best, 1), workers, round(best / serial, 2))
-
-    return WorkloadRates(name, round(serial, 1), best_of("threads"), best_of("processes"))
-
-
-def _series(rates: dict[tuple[str, str], dict[int, float]]) -> list[Series]:
-    series = []
-    for (name, mode), by_workers in rates.items():
-        counts = sorted(by_workers)
-        series.append(
-            Series(
-                name=f"{name} {mode}",
-                x=[float(n) for n in counts],
-                y=[by_workers[n] for n in counts],
-                x_label="workers",
-                y_label=UNITS[name],
-            )
-        )
-    return series
+    threads, processes = best_of(rates, name, "threads"), best_of(rates, name, "processes")
+    return WorkloadRates(name, round(serial, 1), threads, processes)
 
 
 # --- Judging ----------------------------------------------------------------------------
@@ -361,7 +330,7 @@ class IoBound:
             workloads=tuple(_best(rates, name) for name in UNITS),
             auto=tuple(trials),
         )
-        return Measurement(record, _series(rates), [auto_note(trials)])
+        return Measurement(record, rate_series(rates, UNITS.__getitem__), [auto_note(trials)])
 
     def judge(self, measurement: Measurement[IoRates]) -> Verdict:
         """Holds if threads scale I/O past the CPUs everywhere and keep up with processes."""

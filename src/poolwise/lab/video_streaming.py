@@ -22,15 +22,15 @@ from __future__ import annotations
 import lzma
 import time
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..pool import Pool
 from .auto_mode import AutoTrial, auto_note, try_auto
 from .base import Measurement, Series, Verdict, near, worker_counts
 from .cpu_workloads import FRAME_HEIGHT, FRAME_WIDTH, LZMA_PRESET, ZLIB_LEVEL, make_frame
-from .io_bound import ModeBest
 from .local_http import fetch_body, serve
+from .rate_sweep import ModeBest, Rates, auto_against_best, best_of, rate_series
 
 if TYPE_CHECKING:
     from ..pool import Mode
@@ -207,43 +207,23 @@ def _try_auto(
 ) -> AutoTrial:
     """The encoder's stream on a fresh auto pool, against the best rate a fixed mode reached."""
     trial = try_auto(encoder, stream_frame, _inputs(url, encoder, tasks), star=True)
-    best_mode = max(MODES, key=lambda mode: max(rates[encoder, mode].values()))
-    best = max(rates[encoder, best_mode].values())
-    return replace(trial, best_mode=best_mode, best_over_auto=best / (tasks / trial.seconds))
+    return auto_against_best(trial, rates, encoder, MODES)
 
 
 def _encoder_rates(
     rates: dict[tuple[str, str], dict[int, float]], waiting: dict[str, float], encoder: str
 ) -> EncoderRates:
-    serial = rates[encoder, "serial"][1]
-
-    def best_of(mode: str) -> ModeBest:
-        workers, best = max(rates[encoder, mode].items(), key=lambda item: item[1])
-        return ModeBest(round(best, 1), workers, round(best / serial, 2))
-
     return EncoderRates(
         encoder,
-        round(serial, 1),
+        round(rates[encoder, "serial"][1], 1),
         round(waiting[encoder], 3),
-        best_of("threads"),
-        best_of("processes"),
+        best_of(rates, encoder, "threads"),
+        best_of(rates, encoder, "processes"),
     )
 
 
-def _series(rates: dict[tuple[str, str], dict[int, float]]) -> list[Series]:
-    series = []
-    for (encoder, mode), by_workers in rates.items():
-        counts = sorted(by_workers)
-        series.append(
-            Series(
-                name=f"{encoder} {mode}",
-                x=[float(n) for n in counts],
-                y=[by_workers[n] for n in counts],
-                x_label="workers",
-                y_label="frames/s",
-            )
-        )
-    return series
+def _series(rates: Rates) -> list[Series]:
+    return rate_series(rates, lambda _encoder: "frames/s")
 
 
 # --- Judging ----------------------------------------------------------------------------
