@@ -47,8 +47,9 @@ class StopTask(BaseException):
 def raise_in_thread(ident: int, exc_type: type[BaseException]) -> bool:
     """Schedule ``exc_type`` in the thread ``ident``; False if no such thread."""
     # Imported here, not with the module: this module loads in every interpreter worker,
-    # and two subinterpreters importing ctypes at once crashed free-threaded CPython 3.13.5
-    # (a segfault in ctypes/__init__.py, once in a CI run); most workers never stop one.
+    # and two subinterpreters importing ctypes at once crashed free-threaded CPython 3.13.5;
+    # interpreter workers load it first, one at a time (interpreters/running.py), so this
+    # finds it loaded there.
     import ctypes
 
     done = ctypes.pythonapi.PyThreadState_SetAsyncExc(

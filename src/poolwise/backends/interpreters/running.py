@@ -12,6 +12,7 @@ fails (a new worker takes its place).
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from ...errors import BackendUnavailable, InitializerFailed, PoolwiseError
@@ -29,12 +30,20 @@ __all__ = ["run_worker"]
 #: What a worker runs first in its new interpreter, and then once per chunk.
 _BOOT = """\
 import sys
+import threading
 import _interpreters  # receiving a memoryview (a task's big buffer) needs it loaded here
 sys.path[:] = _poolwise_path
 from poolwise.backends.child import interpreter_worker as _poolwise_worker
 _poolwise_worker.start(*_poolwise_start)
 """
 _RUN = "_poolwise_worker.run(_poolwise_chunk)"
+
+#: Loads ctypes (the guard stops a task with it) before the worker module, one
+#: interpreter at a time: two subinterpreters importing ctypes at once segfaulted
+#: free-threaded CPython 3.13.5, and importing it only when a task is stopped hung the
+#: program's exit after Ctrl-C there (both interpreters stopping their task at once).
+_LOAD_CTYPES = "import ctypes"
+_ctypes_loading = threading.Lock()
 
 
 def run_worker(group: WorkerGroup, worker: Worker, job: Job | None) -> None:
@@ -88,7 +97,10 @@ def _start_interpreter(group: WorkerGroup, worker: Worker) -> bool:
         ),
     }
     try:
-        failure = api.exec(worker.interp, _BOOT, names)
+        with _ctypes_loading:
+            failure = api.exec(worker.interp, _LOAD_CTYPES, {})
+        if failure is None:
+            failure = api.exec(worker.interp, _BOOT, names)
     except Exception as exc:  # noqa: BLE001 - the pool cannot work: say why
         failure = Failure(type(exc).__name__, f"{type(exc).__name__}: {exc}")
     if failure is None:
