@@ -42,6 +42,13 @@ def uses_numpy(x: int) -> int:
     return int(numpy.int64(x))
 
 
+def loaded_modules(names: tuple[str, ...]) -> list[bool]:
+    """Whether each module is loaded in the interpreter that runs this."""
+    import sys
+
+    return [name in sys.modules for name in names]
+
+
 def size_and_type(value: Any) -> tuple[int, str, int]:
     return len(value), type(value).__name__, value[-1]
 
