@@ -268,6 +268,12 @@ def test_work_the_gil_meter_caught_holding_the_gil_needs_no_thread_round() -> No
     assert "so no round on threads" in " ".join(decision.reasons)
 
 
+def _waiting_figures(**changes: Any) -> ProbeFigures:
+    """Probe figures of tasks that wait part of the time, with no total or function cost
+    known: what the rules for work that waits and computes (#18) are tested on."""
+    return _figures(**{"total_tasks": None, "function_pickle_seconds": None, **changes})
+
+
 @pytest.mark.parametrize(
     ("share", "remaining", "workers"),
     [
@@ -283,14 +289,9 @@ def test_computing_tasks_that_also_wait_get_more_workers(
 ) -> None:
     # A video stream: fetch a frame (wait), encode it in C that releases the GIL (#18).
     total = None if remaining is None else remaining + 3
-    figures = ProbeFigures(
-        tasks=3,
-        seconds_per_task=0.03,
+    figures = _waiting_figures(
         cpu_share=share,
         thread_scaling=2.0,
-        scaling_threads=2,
-        pickle_seconds=1e-5,
-        pickle_bytes=100,
         total_tasks=total,
     )
     decision = rules.decide(figures, cpus=2)
@@ -299,14 +300,9 @@ def test_computing_tasks_that_also_wait_get_more_workers(
 
 
 def test_gil_bound_tasks_that_also_wait_get_more_processes() -> None:
-    figures = ProbeFigures(
-        tasks=3,
-        seconds_per_task=0.03,
+    figures = _waiting_figures(
         cpu_share=0.5,
         thread_scaling=1.0,
-        scaling_threads=2,
-        pickle_seconds=1e-5,
-        pickle_bytes=100,
         idle_cpus=1.0,
         gil_held_share=0.9,
     )
@@ -331,14 +327,9 @@ def test_threads_that_only_overlapped_the_waiting_are_not_read_as_scaling(
 ) -> None:
     # A frame fetched (60% waiting), then encoded in pure Python: 2 threads run 2x one
     # thread's rate by overlapping the fetches, while the encoding holds the GIL (#18).
-    figures = ProbeFigures(
-        tasks=3,
-        seconds_per_task=0.03,
+    figures = _waiting_figures(
         cpu_share=0.4,
         thread_scaling=2.0,
-        scaling_threads=2,
-        pickle_seconds=1e-5,
-        pickle_bytes=100,
         idle_cpus=0.5,
         gil_held_time=held,
     )
@@ -365,14 +356,9 @@ def test_threads_that_only_overlapped_the_waiting_are_not_read_as_scaling(
     ],
 )
 def test_waiting_tasks_whose_computing_holds_the_gil(share: float, held: float, mode: str) -> None:
-    figures = ProbeFigures(
-        tasks=3,
-        seconds_per_task=0.03,
+    figures = _waiting_figures(
         cpu_share=share,
         thread_scaling=None,
-        scaling_threads=2,
-        pickle_seconds=1e-5,
-        pickle_bytes=100,
         gil_held_time=held,
     )
     decision = rules.decide(figures, cpus=2)
