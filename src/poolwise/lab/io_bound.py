@@ -34,7 +34,7 @@ from .base import (
 )
 from .disk_tasks import make_database, query, write_read
 from .local_http import fetch, serve
-from .rate_sweep import ModeBest, auto_against_best, best_of, rate_series
+from .rate_sweep import ModeBest, Rates, auto_against_best, best_of, rate_series
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -167,9 +167,7 @@ def _throughput(pool: Pool, workload: _Workload, tasks: int, repeats: int) -> fl
     return tasks / best
 
 
-def _try_auto(
-    load: _Workload, rates: dict[tuple[str, str], dict[int, float]], top: int
-) -> AutoTrial:
+def _try_auto(load: _Workload, rates: Rates, top: int) -> AutoTrial:
     """The workload on a fresh auto pool, against the best rate a fixed mode reached."""
     tasks = max(load.min_tasks, ROUNDS * top)
     trial = try_auto(load.name, load.task, load.inputs(tasks), star=False)
@@ -181,11 +179,9 @@ def _warm(pool: Pool, workers: int) -> None:
     pool.map(_nap, [WARM_NAP] * (2 * workers), chunksize=1)
 
 
-def _measure(
-    workloads: list[_Workload], counts: list[int], settings: LabSettings
-) -> dict[tuple[str, str], dict[int, float]]:
+def _measure(workloads: list[_Workload], counts: list[int], settings: LabSettings) -> Rates:
     """Throughput per (workload, mode) and worker count; serial at 1 worker."""
-    rates: dict[tuple[str, str], dict[int, float]] = {}
+    rates: Rates = {}
     runs: list[tuple[Mode, int]] = [("serial", 1)]
     runs += [(mode, n) for mode in MODES[1:] for n in counts]
     for mode, workers in runs:
@@ -199,7 +195,7 @@ def _measure(
     return rates
 
 
-def _best(rates: dict[tuple[str, str], dict[int, float]], name: str) -> WorkloadRates:
+def _best(rates: Rates, name: str) -> WorkloadRates:
     """The serial rate of workload ``name`` and the best each pool mode reached."""
     serial = rates[name, "serial"][1]
     threads, processes = best_of(rates, name, "threads"), best_of(rates, name, "processes")

@@ -178,13 +178,11 @@ def _frame_rate(
     return tasks / best, (waited / total if total > 0 else 0.0)
 
 
-def _measure(
-    url: str, counts: list[int], settings: LabSettings
-) -> tuple[dict[tuple[str, str], dict[int, float]], dict[str, float]]:
+def _measure(url: str, counts: list[int], settings: LabSettings) -> tuple[Rates, dict[str, float]]:
     """Frame rates per (encoder, mode) and worker count; serial at 1 worker; and each
     encoder's waiting share, from its serial run."""
     expected = {encoder: _expected(encoder) for encoder in ENCODERS}
-    rates: dict[tuple[str, str], dict[int, float]] = {}
+    rates: Rates = {}
     waiting: dict[str, float] = {}
     runs: list[tuple[Mode, int]] = [("serial", 1)]
     runs += [(mode, n) for mode in MODES[1:] for n in counts]
@@ -202,17 +200,13 @@ def _measure(
     return rates, waiting
 
 
-def _try_auto(
-    url: str, encoder: str, rates: dict[tuple[str, str], dict[int, float]], tasks: int
-) -> AutoTrial:
+def _try_auto(url: str, encoder: str, rates: Rates, tasks: int) -> AutoTrial:
     """The encoder's stream on a fresh auto pool, against the best rate a fixed mode reached."""
     trial = try_auto(encoder, stream_frame, _inputs(url, encoder, tasks), star=True)
     return auto_against_best(trial, rates, encoder, MODES)
 
 
-def _encoder_rates(
-    rates: dict[tuple[str, str], dict[int, float]], waiting: dict[str, float], encoder: str
-) -> EncoderRates:
+def _encoder_rates(rates: Rates, waiting: dict[str, float], encoder: str) -> EncoderRates:
     return EncoderRates(
         encoder,
         round(rates[encoder, "serial"][1], 1),

@@ -30,7 +30,6 @@ __all__ = ["run_worker"]
 #: What a worker runs first in its new interpreter, and then once per chunk.
 _BOOT = """\
 import sys
-import threading
 import _interpreters  # receiving a memoryview (a task's big buffer) needs it loaded here
 sys.path[:] = _poolwise_path
 from poolwise.backends.child import interpreter_worker as _poolwise_worker
